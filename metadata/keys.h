@@ -1,0 +1,47 @@
+// The byte layout of every RocksDB key. This is a persisted format: changing
+// it breaks existing roots.
+//
+//   "s/" <snapshot key or name>            -> store.SnapshotRecord
+//   "i/" <id, 8 bytes big-endian>          -> snapshot key or name
+//   "c/" <parent id, 8 bytes BE> <child id, 8 bytes BE> -> "" (children index)
+//   "m/next_id"                            -> next id to hand out, 8 bytes BE
+//
+// Snapshot keys are opaque byte strings (they may hold '/', spaces, NUL);
+// nothing here parses them, they are only appended.
+#ifndef CPP_OVERLAY_METADATA_KEYS_H_
+#define CPP_OVERLAY_METADATA_KEYS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+
+namespace cpp_overlay::metadata::keys {
+
+inline constexpr absl::string_view kSnapshotPrefix = "s/";
+inline constexpr absl::string_view kIdPrefix = "i/";
+inline constexpr absl::string_view kChildPrefix = "c/";
+inline constexpr absl::string_view kNextId = "m/next_id";
+
+std::string Snapshot(absl::string_view key);
+std::string Id(uint64_t id);
+std::string Child(uint64_t parent_id, uint64_t child_id);
+// Prefix of every Child() entry of `parent_id`.
+std::string ChildrenOf(uint64_t parent_id);
+
+std::string EncodeId(uint64_t id);
+// nullopt unless `bytes` is exactly 8 bytes.
+std::optional<uint64_t> DecodeId(absl::string_view bytes);
+
+// The snapshot key inside a Snapshot() key; nullopt for other keys.
+std::optional<absl::string_view> SnapshotKeyOf(absl::string_view db_key);
+// The id inside an Id() key; nullopt for other keys.
+std::optional<uint64_t> IdOf(absl::string_view db_key);
+// The child id inside a Child() key; nullopt for other keys.
+std::optional<uint64_t> ChildIdOf(absl::string_view db_key);
+// The parent id inside a Child() key; nullopt for other keys.
+std::optional<uint64_t> ParentIdOf(absl::string_view db_key);
+
+}  // namespace cpp_overlay::metadata::keys
+
+#endif  // CPP_OVERLAY_METADATA_KEYS_H_

@@ -1,0 +1,31 @@
+// Label validation and containerd's Update field-path semantics: pure
+// functions, no storage.
+#ifndef CPP_OVERLAY_METADATA_LABELS_H_
+#define CPP_OVERLAY_METADATA_LABELS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/status/statusor.h"
+#include "metadata/types.h"
+
+namespace cpp_overlay::metadata {
+
+// InvalidArgument when a label's key is empty or its key and value together
+// exceed kMaxLabelSize bytes (containerd labels.Validate).
+absl::Status ValidateLabels(const Labels& labels);
+
+// Applies an Update request to `current` labels, as containerd's storage
+// does: no paths replaces every label; "labels" replaces the map;
+// "labels.<k>" sets k to update[k], deleting it when that is empty or
+// missing. Any other path is InvalidArgument. The result is validated.
+absl::StatusOr<Labels> ApplyLabelUpdate(const Labels& current,
+                                        const Labels& update,
+                                        const std::vector<std::string>& paths,
+                                        absl::string_view key);
+
+}  // namespace cpp_overlay::metadata
+
+#endif  // CPP_OVERLAY_METADATA_LABELS_H_

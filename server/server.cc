@@ -1,0 +1,117 @@
+#include "server/server.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/server_builder.h"
+
+namespace cpp_overlay::server {
+namespace {
+
+// True when a server accepts connections on the unix socket `path`.
+bool SocketIsLive(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  bool live = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return live;
+}
+
+absl::Status PrepareSocketPath(const std::string& path) {
+  if (path.empty() || path[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address ", path, " must be an absolute socket path"));
+  }
+  if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "address ", path, " is longer than a unix socket path may be (",
+        sizeof(sockaddr_un::sun_path) - 1, " bytes)"));
+  }
+  std::error_code ec;
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (!std::filesystem::exists(dir, ec)) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "create socket directory ", dir.string(), ": ", ec.message()));
+    }
+    chmod(dir.c_str(), 0711);
+  }
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return absl::OkStatus();
+  if (!S_ISSOCK(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "address ", path, " exists and is not a socket; remove it or choose another"));
+  }
+  if (SocketIsLive(path)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "another server is listening on ", path, "; stop it or choose another address"));
+  }
+  // Left behind by a server that was killed.
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "remove stale socket ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
+  if (absl::Status s = PrepareSocketPath(options.address); !s.ok()) return s;
+
+  auto service = std::make_unique<SnapshotsService>(options.snapshotter);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat("unix:", options.address),
+                           grpc::InsecureServerCredentials());
+  builder.RegisterService(service.get());
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+
+  // The socket must never be reachable with wider permissions than asked,
+  // not even between bind and chmod.
+  mode_t old_umask = umask(static_cast<mode_t>(~options.socket_mode) & 0777);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  umask(old_umask);
+  if (server == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.address));
+  }
+  if (chmod(options.address.c_str(), options.socket_mode) != 0) {
+    server->Shutdown();
+    return absl::PermissionDeniedError(absl::StrCat(
+        "chmod ", options.address, ": ", std::strerror(errno)));
+  }
+  return std::unique_ptr<Server>(
+      new Server(options.address, std::move(service), std::move(server)));
+}
+
+Server::Server(std::string address, std::unique_ptr<SnapshotsService> service,
+               std::unique_ptr<grpc::Server> server)
+    : address_(std::move(address)),
+      service_(std::move(service)),
+      server_(std::move(server)) {}
+
+Server::~Server() { Shutdown(absl::ZeroDuration()); }
+
+void Server::Shutdown(absl::Duration grace) {
+  if (server_ == nullptr) return;
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    absl::ToChronoNanoseconds(grace));
+  server_->Wait();
+  server_.reset();
+  unlink(address_.c_str());
+}
+
+}  // namespace cpp_overlay::server

@@ -1,0 +1,58 @@
+// containerd.services.snapshots.v1.Snapshots over a Snapshotter: each method
+// converts the request, calls the snapshotter, converts the reply and maps
+// the status. Failed calls are logged here, once.
+#ifndef CPP_OVERLAY_SERVER_SNAPSHOTS_SERVICE_H_
+#define CPP_OVERLAY_SERVER_SNAPSHOTS_SERVICE_H_
+
+#include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
+#include "snapshotter/snapshotter.h"
+
+namespace cpp_overlay::server {
+
+class SnapshotsService final
+    : public ::containerd::services::snapshots::v1::Snapshots::Service {
+ public:
+  // List streams Info in batches of this many, as containerd's own service.
+  static constexpr int kListBatchSize = 100;
+
+  // `snapshotter` must outlive the service.
+  explicit SnapshotsService(snapshotter::Snapshotter* snapshotter);
+
+  grpc::Status Prepare(grpc::ServerContext* context,
+                       const ::containerd::services::snapshots::v1::PrepareSnapshotRequest* request,
+                       ::containerd::services::snapshots::v1::PrepareSnapshotResponse* response) override;
+  grpc::Status View(grpc::ServerContext* context,
+                    const ::containerd::services::snapshots::v1::ViewSnapshotRequest* request,
+                    ::containerd::services::snapshots::v1::ViewSnapshotResponse* response) override;
+  grpc::Status Mounts(grpc::ServerContext* context,
+                      const ::containerd::services::snapshots::v1::MountsRequest* request,
+                      ::containerd::services::snapshots::v1::MountsResponse* response) override;
+  grpc::Status Commit(grpc::ServerContext* context,
+                      const ::containerd::services::snapshots::v1::CommitSnapshotRequest* request,
+                      google::protobuf::Empty* response) override;
+  grpc::Status Remove(grpc::ServerContext* context,
+                      const ::containerd::services::snapshots::v1::RemoveSnapshotRequest* request,
+                      google::protobuf::Empty* response) override;
+  grpc::Status Stat(grpc::ServerContext* context,
+                    const ::containerd::services::snapshots::v1::StatSnapshotRequest* request,
+                    ::containerd::services::snapshots::v1::StatSnapshotResponse* response) override;
+  grpc::Status Update(grpc::ServerContext* context,
+                      const ::containerd::services::snapshots::v1::UpdateSnapshotRequest* request,
+                      ::containerd::services::snapshots::v1::UpdateSnapshotResponse* response) override;
+  grpc::Status List(grpc::ServerContext* context,
+                    const ::containerd::services::snapshots::v1::ListSnapshotsRequest* request,
+                    grpc::ServerWriter<::containerd::services::snapshots::v1::ListSnapshotsResponse>* writer) override;
+  grpc::Status Usage(grpc::ServerContext* context,
+                     const ::containerd::services::snapshots::v1::UsageRequest* request,
+                     ::containerd::services::snapshots::v1::UsageResponse* response) override;
+  grpc::Status Cleanup(grpc::ServerContext* context,
+                       const ::containerd::services::snapshots::v1::CleanupRequest* request,
+                       google::protobuf::Empty* response) override;
+
+ private:
+  snapshotter::Snapshotter* const snapshotter_;
+};
+
+}  // namespace cpp_overlay::server
+
+#endif  // CPP_OVERLAY_SERVER_SNAPSHOTS_SERVICE_H_

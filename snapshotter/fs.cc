@@ -1,0 +1,178 @@
+#include "snapshotter/fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+
+namespace cpp_overlay::snapshotter::fs {
+namespace {
+
+// Removes every entry inside the open directory `dir_fd`.
+absl::Status RemoveContents(int dir_fd, const std::string& path) {
+  DIR* dir = fdopendir(dir_fd);
+  if (dir == nullptr) {
+    int err = errno;
+    close(dir_fd);
+    return ErrnoStatus(err, absl::StrCat("open directory ", path));
+  }
+  absl::Status status;
+  while (struct dirent* entry = readdir(dir)) {
+    absl::string_view name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    bool is_dir = entry->d_type == DT_DIR;
+    if (entry->d_type == DT_UNKNOWN) {
+      struct stat st;
+      if (fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        is_dir = S_ISDIR(st.st_mode);
+      }
+    }
+    if (is_dir) {
+      int child = openat(dirfd(dir), entry->d_name,
+                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (child < 0) {
+        if (errno == ENOENT) continue;  // removed by someone else meanwhile
+        status = ErrnoStatus(errno, absl::StrCat("open ", path, "/", name));
+        break;
+      }
+      status = RemoveContents(child, absl::StrCat(path, "/", name));
+      if (!status.ok()) break;
+    }
+    if (unlinkat(dirfd(dir), entry->d_name, is_dir ? AT_REMOVEDIR : 0) != 0 &&
+        errno != ENOENT) {
+      status = ErrnoStatus(errno, absl::StrCat("remove ", path, "/", name));
+      break;
+    }
+  }
+  closedir(dir);
+  return status;
+}
+
+}  // namespace
+
+absl::Status ErrnoStatus(int err, absl::string_view what) {
+  std::string message = absl::StrCat(what, ": ", std::strerror(err));
+  switch (err) {
+    case ENOENT:
+      return absl::NotFoundError(message);
+    case EEXIST:
+    case ENOTEMPTY:
+      return absl::AlreadyExistsError(message);
+    case ENOSPC:
+    case EDQUOT:
+      return absl::ResourceExhaustedError(message);
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return absl::PermissionDeniedError(message);
+    case EINVAL:
+    case ENAMETOOLONG:
+      return absl::InvalidArgumentError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+absl::Status MakeDir(const std::string& path, mode_t mode) {
+  if (mkdir(path.c_str(), mode) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("create directory ", path));
+  }
+  // mkdir applies the umask; the mode is part of the contract.
+  return Chmod(path, mode);
+}
+
+absl::Status MakeDirs(const std::string& path, mode_t mode) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return ErrnoStatus(ec.value(), absl::StrCat("create directory ", path));
+  return Chmod(path, mode);
+}
+
+absl::Status Chmod(const std::string& path, mode_t mode) {
+  if (chmod(path.c_str(), mode) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("chmod ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Rename(const std::string& from, const std::string& to) {
+  if (rename(from.c_str(), to.c_str()) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("rename ", from, " to ", to));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SyncDir(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
+  int rc = fsync(fd);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return ErrnoStatus(err, absl::StrCat("fsync ", path));
+  return absl::OkStatus();
+}
+
+absl::Status RemoveAll(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return ErrnoStatus(errno, absl::StrCat("stat ", path));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
+    if (absl::Status s = RemoveContents(fd, path); !s.ok()) return s;
+    if (rmdir(path.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, absl::StrCat("remove ", path));
+    }
+    return absl::OkStatus();
+  }
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, absl::StrCat("remove ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Lchown(const std::string& path, uid_t uid, gid_t gid) {
+  if (lchown(path.c_str(), uid, gid) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("chown ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Owner> OwnerOf(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("stat ", path));
+  }
+  return Owner{st.st_uid, st.st_gid};
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0;
+}
+
+absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path) {
+  DIR* dir = opendir(path.c_str());
+  if (dir == nullptr) return ErrnoStatus(errno, absl::StrCat("open directory ", path));
+  std::vector<std::string> names;
+  errno = 0;
+  while (struct dirent* entry = readdir(dir)) {
+    absl::string_view name = entry->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  int err = errno;
+  closedir(dir);
+  if (err != 0) return ErrnoStatus(err, absl::StrCat("read directory ", path));
+  return names;
+}
+
+}  // namespace cpp_overlay::snapshotter::fs

@@ -1,0 +1,46 @@
+// Filesystem steps as absl::Status; errno is mapped here and nowhere else.
+#ifndef CPP_OVERLAY_SNAPSHOTTER_FS_H_
+#define CPP_OVERLAY_SNAPSHOTTER_FS_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/status/statusor.h"
+
+namespace cpp_overlay::snapshotter::fs {
+
+// errno -> absl code: ENOENT NotFound, EEXIST/ENOTEMPTY AlreadyExists,
+// ENOSPC/EDQUOT ResourceExhausted, EACCES/EPERM PermissionDenied, EINVAL
+// InvalidArgument, others Internal. The message is "<what>: <strerror>".
+absl::Status ErrnoStatus(int err, absl::string_view what);
+
+// mkdir with exactly `mode` (umask does not apply).
+absl::Status MakeDir(const std::string& path, mode_t mode);
+// mkdir -p; the last component gets exactly `mode`.
+absl::Status MakeDirs(const std::string& path, mode_t mode);
+absl::Status Chmod(const std::string& path, mode_t mode);
+absl::Status Rename(const std::string& from, const std::string& to);
+// fsync of a directory, so renames inside it are durable.
+absl::Status SyncDir(const std::string& path);
+// Removes `path` and everything below it, never following symlinks.
+// OK when it does not exist.
+absl::Status RemoveAll(const std::string& path);
+absl::Status Lchown(const std::string& path, uid_t uid, gid_t gid);
+
+struct Owner {
+  uid_t uid;
+  gid_t gid;
+};
+absl::StatusOr<Owner> OwnerOf(const std::string& path);
+// True when `path` exists (lstat succeeds).
+bool Exists(const std::string& path);
+// Names in a directory, without "." and "..".
+absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path);
+
+}  // namespace cpp_overlay::snapshotter::fs
+
+#endif  // CPP_OVERLAY_SNAPSHOTTER_FS_H_

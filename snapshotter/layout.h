@@ -1,0 +1,43 @@
+// Every path under the daemon's root is built here:
+//
+//   <root>/metadata/            RocksDB (metadata/)
+//   <root>/snapshots/<id>/fs    a snapshot's files (upperdir when active)
+//   <root>/snapshots/<id>/work  overlay workdir, active snapshots only
+//   <root>/snapshots/new-<id>   a snapshot being made; renamed to <id>
+//
+// Ids are decimal so lowerdir strings stay short and containerd's own
+// long-option compaction (which assumes <root>/snapshots/<id>/fs) works.
+#ifndef CPP_OVERLAY_SNAPSHOTTER_LAYOUT_H_
+#define CPP_OVERLAY_SNAPSHOTTER_LAYOUT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+
+namespace cpp_overlay::snapshotter {
+
+class Layout {
+ public:
+  explicit Layout(std::string root);
+
+  const std::string& Root() const { return root_; }
+  std::string MetadataDir() const;
+  std::string SnapshotsDir() const;
+  std::string SnapshotDir(uint64_t id) const;
+  std::string FsDir(uint64_t id) const;
+  std::string WorkDir(uint64_t id) const;
+  // Where a snapshot is assembled before it is renamed to SnapshotDir(id).
+  std::string TempDir(uint64_t id) const;
+
+  // The id an entry of SnapshotsDir() belongs to: "<id>" or "new-<id>".
+  // nullopt for anything else.
+  static std::optional<uint64_t> IdOfEntry(absl::string_view entry);
+
+ private:
+  std::string root_;
+};
+
+}  // namespace cpp_overlay::snapshotter
+
+#endif  // CPP_OVERLAY_SNAPSHOTTER_LAYOUT_H_

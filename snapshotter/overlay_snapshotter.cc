@@ -1,0 +1,236 @@
+#include "snapshotter/overlay_snapshotter.h"
+
+#include <sys/stat.h>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "metadata/errors.h"
+#include "snapshotter/disk_usage.h"
+#include "snapshotter/fs.h"
+#include "snapshotter/kernel_features.h"
+#include "spdlog/spdlog.h"
+
+namespace cpp_overlay::snapshotter {
+namespace {
+
+using metadata::Kind;
+
+constexpr mode_t kRootMode = 0700;
+constexpr mode_t kSnapshotsMode = 0700;
+constexpr mode_t kSnapshotDirMode = 0700;
+constexpr mode_t kFsMode = 0755;
+constexpr mode_t kWorkMode = 0711;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
+    const Options& options) {
+  if (options.root.empty() || options.root[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("root ", options.root, " must be an absolute path"));
+  }
+  Layout layout(options.root);
+  if (absl::Status s = fs::MakeDirs(layout.Root(), kRootMode); !s.ok()) return s;
+  if (absl::Status s = CheckDType(layout.Root()); !s.ok()) return s;
+  if (!fs::Exists(layout.SnapshotsDir())) {
+    if (absl::Status s = fs::MakeDir(layout.SnapshotsDir(), kSnapshotsMode); !s.ok()) {
+      return s;
+    }
+  }
+  absl::StatusOr<std::unique_ptr<metadata::SnapshotStore>> store =
+      metadata::SnapshotStore::Open(layout.MetadataDir());
+  if (!store.ok()) return store.status();
+
+  MountOptions mount_options;
+  mount_options.index_off = OverlayHasIndexParameter();
+  mount_options.extra_overlay_options = options.extra_overlay_options;
+
+  std::unique_ptr<OverlaySnapshotter> snapshotter(new OverlaySnapshotter(
+      std::move(layout), std::move(mount_options), *std::move(store)));
+  // Start-up reconciliation: directories of operations a crash interrupted.
+  if (absl::Status s = snapshotter->Cleanup(); !s.ok()) return s;
+  return snapshotter;
+}
+
+OverlaySnapshotter::OverlaySnapshotter(
+    Layout layout, MountOptions mount_options,
+    std::unique_ptr<metadata::SnapshotStore> store)
+    : layout_(std::move(layout)),
+      mount_options_(std::move(mount_options)),
+      store_(std::move(store)) {}
+
+absl::StatusOr<std::vector<Mount>> OverlaySnapshotter::Prepare(
+    absl::string_view key, absl::string_view parent,
+    const metadata::Labels& labels) {
+  return Create(Kind::kActive, key, parent, labels);
+}
+
+absl::StatusOr<std::vector<Mount>> OverlaySnapshotter::View(
+    absl::string_view key, absl::string_view parent,
+    const metadata::Labels& labels) {
+  return Create(Kind::kView, key, parent, labels);
+}
+
+absl::StatusOr<std::vector<Mount>> OverlaySnapshotter::Create(
+    Kind kind, absl::string_view key, absl::string_view parent,
+    const metadata::Labels& labels) {
+  // Fail the common errors before touching the disk; Create checks again.
+  if (absl::Status s = store_->CheckCreate(key, parent); !s.ok()) return s;
+
+  const uint64_t id = store_->ReserveId();
+  {
+    absl::MutexLock lock(&in_flight_mu_);
+    in_flight_.insert(id);
+  }
+  absl::Cleanup done = [this, id] {
+    absl::MutexLock lock(&in_flight_mu_);
+    in_flight_.erase(id);
+  };
+
+  if (absl::Status s = MakeSnapshotDir(id, kind, parent); !s.ok()) return s;
+  absl::StatusOr<metadata::Snapshot> snapshot =
+      store_->Create(kind, key, parent, labels, id);
+  if (!snapshot.ok()) {
+    if (absl::Status s = fs::RemoveAll(layout_.SnapshotDir(id)); !s.ok()) {
+      spdlog::warn("remove directory of failed create: {}", s.ToString());
+    }
+    return snapshot.status();
+  }
+  return MountsFor(*snapshot, layout_, mount_options_);
+}
+
+absl::Status OverlaySnapshotter::MakeSnapshotDir(uint64_t id, Kind kind,
+                                                 absl::string_view parent) {
+  const std::string temp = layout_.TempDir(id);
+  const std::string final_dir = layout_.SnapshotDir(id);
+  // Ids are unique within this process, so anything under these names is
+  // left over from a crash that happened before its metadata was written.
+  if (absl::Status s = fs::RemoveAll(temp); !s.ok()) return s;
+  if (absl::Status s = fs::RemoveAll(final_dir); !s.ok()) return s;
+
+  absl::Cleanup remove_temp = [&temp] { fs::RemoveAll(temp).IgnoreError(); };
+  if (absl::Status s = fs::MakeDir(temp, kSnapshotDirMode); !s.ok()) return s;
+  const std::string temp_fs = absl::StrCat(temp, "/fs");
+  if (absl::Status s = fs::MakeDir(temp_fs, kFsMode); !s.ok()) return s;
+  if (kind == Kind::kActive) {
+    if (absl::Status s = fs::MakeDir(absl::StrCat(temp, "/work"), kWorkMode); !s.ok()) {
+      return s;
+    }
+  }
+  if (!parent.empty()) {
+    // A new layer's root takes the owner of the layer below it, as
+    // containerd's overlay snapshotter does.
+    absl::StatusOr<metadata::Snapshot> p = store_->Get(parent);
+    if (!p.ok()) return p.status();
+    absl::StatusOr<fs::Owner> owner = fs::OwnerOf(layout_.FsDir(p->id));
+    if (!owner.ok()) return owner.status();
+    if (absl::Status s = fs::Lchown(temp_fs, owner->uid, owner->gid); !s.ok()) return s;
+  }
+  if (absl::Status s = fs::Rename(temp, final_dir); !s.ok()) return s;
+  std::move(remove_temp).Cancel();
+  if (absl::Status s = fs::SyncDir(layout_.SnapshotsDir()); !s.ok()) {
+    fs::RemoveAll(final_dir).IgnoreError();
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Mount>> OverlaySnapshotter::Mounts(absl::string_view key) {
+  absl::StatusOr<metadata::Snapshot> snapshot = store_->Get(key);
+  if (!snapshot.ok()) return snapshot.status();
+  if (snapshot->info.kind == Kind::kCommitted) {
+    return metadata::WrongKind(key, "mounts", "snapshot is committed");
+  }
+  return MountsFor(*snapshot, layout_, mount_options_);
+}
+
+absl::Status OverlaySnapshotter::Commit(absl::string_view name,
+                                        absl::string_view key,
+                                        const metadata::Labels& labels) {
+  metadata::Usage usage;
+  absl::StatusOr<metadata::Snapshot> active = store_->Get(key);
+  // Errors (missing key, wrong kind, name taken) come from the store's
+  // checks below, in containerd's order; only measure a plausible commit.
+  if (active.ok() && active->info.kind == Kind::kActive) {
+    absl::StatusOr<metadata::Usage> measured = DiskUsage(layout_.FsDir(active->id));
+    if (!measured.ok()) return measured.status();
+    usage = *measured;
+  }
+  absl::StatusOr<metadata::Snapshot> committed =
+      store_->Commit(key, name, labels, usage);
+  return committed.status();
+}
+
+absl::Status OverlaySnapshotter::Remove(absl::string_view key) {
+  absl::StatusOr<metadata::Snapshot> removed = store_->Remove(key);
+  if (!removed.ok()) return removed.status();
+  if (absl::Status s = fs::RemoveAll(layout_.SnapshotDir(removed->id)); !s.ok()) {
+    spdlog::warn("snapshot {} removed, its directory is left for cleanup: {}",
+                 metadata::QuoteKey(key), s.ToString());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<metadata::Info> OverlaySnapshotter::Stat(absl::string_view key) {
+  absl::StatusOr<metadata::Snapshot> snapshot = store_->Get(key);
+  if (!snapshot.ok()) return snapshot.status();
+  return std::move(snapshot->info);
+}
+
+absl::StatusOr<metadata::Info> OverlaySnapshotter::Update(
+    const metadata::Info& info, const std::vector<std::string>& paths) {
+  absl::StatusOr<metadata::Snapshot> snapshot =
+      store_->Update(info.name, info.labels, paths);
+  if (!snapshot.ok()) return snapshot.status();
+  return std::move(snapshot->info);
+}
+
+absl::StatusOr<metadata::Usage> OverlaySnapshotter::Usage(absl::string_view key) {
+  absl::StatusOr<metadata::Snapshot> snapshot = store_->Get(key);
+  if (!snapshot.ok()) return snapshot.status();
+  if (snapshot->info.kind == Kind::kActive) {
+    return DiskUsage(layout_.FsDir(snapshot->id));
+  }
+  return snapshot->usage;
+}
+
+absl::Status OverlaySnapshotter::Walk(
+    const std::vector<std::string>& filters,
+    const std::function<absl::Status(const metadata::Info&)>& fn) {
+  absl::StatusOr<metadata::Filter> filter = metadata::Filter::Parse(filters);
+  if (!filter.ok()) return filter.status();
+  return store_->Walk(*filter, [&fn](const metadata::Snapshot& snapshot) {
+    return fn(snapshot.info);
+  });
+}
+
+absl::Status OverlaySnapshotter::Cleanup() {
+  // In-flight ids first, known ids second: a create that finishes in
+  // between is then in the second set.
+  absl::flat_hash_set<uint64_t> in_flight;
+  {
+    absl::MutexLock lock(&in_flight_mu_);
+    in_flight = in_flight_;
+  }
+  absl::StatusOr<absl::flat_hash_set<uint64_t>> known = store_->Ids();
+  if (!known.ok()) return known.status();
+  absl::StatusOr<std::vector<std::string>> entries = fs::ListDir(layout_.SnapshotsDir());
+  if (!entries.ok()) return entries.status();
+
+  absl::Status first_error;
+  for (const std::string& entry : *entries) {
+    std::optional<uint64_t> id = Layout::IdOfEntry(entry);
+    bool is_final = id && entry == std::to_string(*id);
+    if (id && (in_flight.contains(*id) || (is_final && known->contains(*id)))) {
+      continue;
+    }
+    std::string path = absl::StrCat(layout_.SnapshotsDir(), "/", entry);
+    if (absl::Status s = fs::RemoveAll(path); !s.ok()) {
+      spdlog::warn("cleanup: {}", s.ToString());
+      if (first_error.ok()) first_error = s;
+    }
+  }
+  return first_error;
+}
+
+}  // namespace cpp_overlay::snapshotter

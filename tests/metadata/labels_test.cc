@@ -1,0 +1,65 @@
+#include "metadata/labels.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace cpp_overlay::metadata {
+namespace {
+
+using ::cpp_overlay::testing::StatusIs;
+
+struct UpdateCase {
+  const char* name;
+  Labels current;
+  Labels update;
+  std::vector<std::string> paths;
+  Labels want;
+};
+
+class LabelUpdateTest : public ::testing::TestWithParam<UpdateCase> {};
+
+TEST_P(LabelUpdateTest, AppliesContainerdSemantics) {
+  const UpdateCase& c = GetParam();
+  auto got = ApplyLabelUpdate(c.current, c.update, c.paths, "key");
+  ASSERT_OK(got);
+  EXPECT_EQ(*got, c.want);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, LabelUpdateTest,
+    ::testing::Values(
+        UpdateCase{"EmptyMaskReplacesAll", {{"a", "1"}}, {{"b", "2"}}, {}, {{"b", "2"}}},
+        UpdateCase{"LabelsPathReplacesAll", {{"a", "1"}}, {{"b", "2"}}, {"labels"}, {{"b", "2"}}},
+        UpdateCase{"LabelPathSetsOne", {{"a", "1"}}, {{"b", "2"}, {"c", "3"}}, {"labels.b"},
+                   {{"a", "1"}, {"b", "2"}}},
+        UpdateCase{"LabelPathWithEmptyValueDeletes", {{"a", "1"}, {"b", "2"}}, {{"b", ""}},
+                   {"labels.b"}, {{"a", "1"}}},
+        UpdateCase{"LabelPathMissingFromUpdateDeletes", {{"a", "1"}}, {}, {"labels.a"}, {}},
+        UpdateCase{"DottedLabelKey", {}, {{"containerd.io/snapshot.ref", "x"}},
+                   {"labels.containerd.io/snapshot.ref"}, {{"containerd.io/snapshot.ref", "x"}}},
+        UpdateCase{"EmptyValuesAreDropped", {}, {{"a", ""}, {"b", "1"}}, {}, {{"b", "1"}}}),
+    [](const ::testing::TestParamInfo<UpdateCase>& info) { return info.param.name; });
+
+TEST(LabelUpdateTest, OtherPathsAreInvalidArgument) {
+  for (const char* path : {"name", "parent", "kind", "labelsx", "info.labels"}) {
+    EXPECT_THAT(ApplyLabelUpdate({}, {}, {path}, "k"),
+                StatusIs(absl::StatusCode::kInvalidArgument))
+        << path;
+  }
+}
+
+TEST(ValidateLabelsTest, KeyPlusValueOver4096IsInvalidArgument) {
+  EXPECT_OK(ValidateLabels({{"k", std::string(4095, 'v')}}));
+  EXPECT_THAT(ValidateLabels({{"k", std::string(4096, 'v')}}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ValidateLabels({{std::string(4097, 'k'), ""}}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(ValidateLabelsTest, EmptyKeyIsInvalidArgument) {
+  EXPECT_THAT(ValidateLabels({{"", "v"}}), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace cpp_overlay::metadata

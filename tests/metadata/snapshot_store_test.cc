@@ -1,0 +1,292 @@
+#include "metadata/snapshot_store.h"
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace cpp_overlay::metadata {
+namespace {
+
+using ::cpp_overlay::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+class SnapshotStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  void Reopen() {
+    store_.reset();
+    auto store = SnapshotStore::Open(dir_.path() + "/db");
+    ASSERT_OK(store);
+    store_ = *std::move(store);
+  }
+
+  absl::StatusOr<Snapshot> Create(Kind kind, const std::string& key,
+                                  const std::string& parent = "",
+                                  const Labels& labels = {}) {
+    return store_->Create(kind, key, parent, labels, store_->ReserveId());
+  }
+
+  // Prepares `key` on `parent` and commits it as `name`.
+  Snapshot Layer(const std::string& name, const std::string& parent = "") {
+    auto active = Create(Kind::kActive, name + "-active", parent);
+    EXPECT_OK(active);
+    auto committed = store_->Commit(name + "-active", name, {}, Usage{4096, 1});
+    EXPECT_OK(committed);
+    return committed.ok() ? *committed : Snapshot{};
+  }
+
+  std::vector<std::string> WalkNames(const std::vector<std::string>& filters = {}) {
+    std::vector<std::string> names;
+    auto filter = Filter::Parse(filters);
+    EXPECT_OK(filter);
+    EXPECT_OK(store_->Walk(*filter, [&](const Snapshot& s) {
+      names.push_back(s.info.name);
+      return absl::OkStatus();
+    }));
+    return names;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<SnapshotStore> store_;
+};
+
+TEST_F(SnapshotStoreTest, CreateThenGetReturnsTheSnapshot) {
+  auto created = Create(Kind::kActive, "ns/1/key with space", "", {{"a", "b"}});
+  ASSERT_OK(created);
+  auto got = store_->Get("ns/1/key with space");
+  ASSERT_OK(got);
+  EXPECT_EQ(got->id, created->id);
+  EXPECT_EQ(got->info.kind, Kind::kActive);
+  EXPECT_EQ(got->info.labels, (Labels{{"a", "b"}}));
+  EXPECT_EQ(got->info.created, got->info.updated);
+  EXPECT_THAT(got->ancestor_ids, IsEmpty());
+}
+
+TEST_F(SnapshotStoreTest, GetOfMissingKeyIsNotFound) {
+  EXPECT_THAT(store_->Get("nope"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(SnapshotStoreTest, CreateOfTakenKeyIsAlreadyExists) {
+  ASSERT_OK(Create(Kind::kActive, "k"));
+  EXPECT_THAT(Create(Kind::kView, "k"), StatusIs(absl::StatusCode::kAlreadyExists));
+}
+
+TEST_F(SnapshotStoreTest, CreateWithEmptyKeyIsInvalidArgument) {
+  EXPECT_THAT(Create(Kind::kActive, ""), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(SnapshotStoreTest, CreateOnMissingParentIsNotFound) {
+  EXPECT_THAT(Create(Kind::kActive, "k", "missing"),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(SnapshotStoreTest, CreateOnActiveOrViewParentIsInvalidArgument) {
+  ASSERT_OK(Create(Kind::kActive, "active"));
+  ASSERT_OK(Create(Kind::kView, "view"));
+  EXPECT_THAT(Create(Kind::kActive, "k1", "active"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Create(Kind::kView, "k2", "view"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(SnapshotStoreTest, CreateOfCommittedKindIsInvalidArgument) {
+  EXPECT_THAT(Create(Kind::kCommitted, "k"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(SnapshotStoreTest, CreateRejectsOversizedLabel) {
+  Labels labels{{"k", std::string(kMaxLabelSize, 'v')}};
+  EXPECT_THAT(Create(Kind::kActive, "k", "", labels),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  Labels fits{{"k", std::string(kMaxLabelSize - 1, 'v')}};
+  EXPECT_OK(Create(Kind::kActive, "k", "", fits));
+}
+
+TEST_F(SnapshotStoreTest, AncestorIdsListNearestParentFirst) {
+  Snapshot a = Layer("a");
+  Snapshot b = Layer("b", "a");
+  Snapshot c = Layer("c", "b");
+  auto child = Create(Kind::kActive, "child", "c");
+  ASSERT_OK(child);
+  EXPECT_THAT(child->ancestor_ids, ElementsAre(c.id, b.id, a.id));
+  EXPECT_EQ(child->info.parent, "c");
+}
+
+TEST_F(SnapshotStoreTest, CommitKeepsIdAndReplacesLabels) {
+  auto active = Create(Kind::kActive, "k", "", {{"old", "1"}});
+  ASSERT_OK(active);
+  auto committed = store_->Commit("k", "name", {{"new", "2"}}, Usage{8192, 3});
+  ASSERT_OK(committed);
+  EXPECT_EQ(committed->id, active->id);
+  EXPECT_EQ(committed->info.kind, Kind::kCommitted);
+  EXPECT_EQ(committed->info.labels, (Labels{{"new", "2"}}));
+  EXPECT_THAT(store_->Get("k"), StatusIs(absl::StatusCode::kNotFound));
+  auto got = store_->Get("name");
+  ASSERT_OK(got);
+  EXPECT_EQ(got->usage.size, 8192);
+  EXPECT_EQ(got->usage.inodes, 3);
+}
+
+TEST_F(SnapshotStoreTest, CommitOntoTakenNameIsAlreadyExists) {
+  Layer("name");
+  ASSERT_OK(Create(Kind::kActive, "k"));
+  EXPECT_THAT(store_->Commit("k", "name", {}, {}),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+}
+
+TEST_F(SnapshotStoreTest, CommitOfMissingKeyIsNotFound) {
+  EXPECT_THAT(store_->Commit("k", "name", {}, {}),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(SnapshotStoreTest, CommitOfViewOrCommittedIsFailedPrecondition) {
+  ASSERT_OK(Create(Kind::kView, "view"));
+  Layer("layer");
+  EXPECT_THAT(store_->Commit("view", "n1", {}, {}),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(store_->Commit("layer", "n2", {}, {}),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(SnapshotStoreTest, RemoveWithChildrenIsFailedPrecondition) {
+  Layer("base");
+  ASSERT_OK(Create(Kind::kActive, "child", "base"));
+  EXPECT_THAT(store_->Remove("base"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_OK(store_->Remove("child"));
+  EXPECT_OK(store_->Remove("base"));
+  EXPECT_THAT(store_->Remove("base"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(SnapshotStoreTest, ChildStaysIndexedAcrossItsCommit) {
+  Layer("base");
+  ASSERT_OK(Create(Kind::kActive, "child", "base"));
+  ASSERT_OK(store_->Commit("child", "child-committed", {}, {}));
+  EXPECT_THAT(store_->Remove("base"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(SnapshotStoreTest, RemoveReturnsTheRemovedId) {
+  auto created = Create(Kind::kActive, "k");
+  ASSERT_OK(created);
+  auto removed = store_->Remove("k");
+  ASSERT_OK(removed);
+  EXPECT_EQ(removed->id, created->id);
+  auto ids = store_->Ids();
+  ASSERT_OK(ids);
+  EXPECT_THAT(*ids, IsEmpty());
+}
+
+TEST_F(SnapshotStoreTest, UpdateAppliesFieldPathsAndRefreshesUpdatedTime) {
+  auto created = Create(Kind::kActive, "k", "", {{"a", "1"}, {"b", "2"}});
+  ASSERT_OK(created);
+  auto updated = store_->Update("k", {{"b", "3"}, {"c", "4"}}, {"labels.b"});
+  ASSERT_OK(updated);
+  EXPECT_EQ(updated->info.labels, (Labels{{"a", "1"}, {"b", "3"}}));
+  EXPECT_GT(updated->info.updated, created->info.updated);
+  EXPECT_EQ(updated->info.created, created->info.created);
+  auto got = store_->Get("k");
+  ASSERT_OK(got);
+  EXPECT_EQ(got->info.labels, updated->info.labels);
+}
+
+TEST_F(SnapshotStoreTest, UpdateOfImmutableFieldIsInvalidArgument) {
+  ASSERT_OK(Create(Kind::kActive, "k"));
+  for (const char* path : {"name", "parent", "kind", "created_at"}) {
+    EXPECT_THAT(store_->Update("k", {}, {path}),
+                StatusIs(absl::StatusCode::kInvalidArgument))
+        << path;
+  }
+}
+
+TEST_F(SnapshotStoreTest, UpdateOfMissingKeyIsNotFound) {
+  EXPECT_THAT(store_->Update("k", {}, {}), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(SnapshotStoreTest, WalkVisitsEverySnapshotInKeyOrderAndFilters) {
+  Layer("base");
+  ASSERT_OK(Create(Kind::kActive, "b-active", "base", {{"x", "1"}}));
+  ASSERT_OK(Create(Kind::kView, "a-view", "base"));
+  EXPECT_THAT(WalkNames(), ElementsAre("a-view", "b-active", "base"));
+  EXPECT_THAT(WalkNames({"kind==view"}), ElementsAre("a-view"));
+  EXPECT_THAT(WalkNames({"labels.x==1", "name==base"}), ElementsAre("b-active", "base"));
+  EXPECT_THAT(WalkNames({"parent==base,kind==active"}), ElementsAre("b-active"));
+}
+
+TEST_F(SnapshotStoreTest, WalkStopsWithTheCallbacksError) {
+  Layer("a");
+  Layer("b");
+  auto filter = Filter::Parse({});
+  ASSERT_OK(filter);
+  int calls = 0;
+  EXPECT_THAT(store_->Walk(*filter, [&](const Snapshot&) {
+    ++calls;
+    return absl::CancelledError("stop");
+  }), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(SnapshotStoreTest, EverythingSurvivesReopen) {
+  Snapshot base = Layer("base");
+  ASSERT_OK(Create(Kind::kActive, "child", "base", {{"l", "v"}}));
+  Reopen();
+  auto child = store_->Get("child");
+  ASSERT_OK(child);
+  EXPECT_THAT(child->ancestor_ids, ElementsAre(base.id));
+  EXPECT_EQ(child->info.labels, (Labels{{"l", "v"}}));
+  EXPECT_THAT(store_->Remove("base"), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(SnapshotStoreTest, IdsAreNeverReusedAfterReopen) {
+  auto first = Create(Kind::kActive, "a");
+  ASSERT_OK(first);
+  auto second = Create(Kind::kActive, "b");
+  ASSERT_OK(second);
+  ASSERT_OK(store_->Remove("b"));
+  Reopen();
+  EXPECT_GT(store_->ReserveId(), second->id);
+}
+
+TEST_F(SnapshotStoreTest, SecondOpenOfSameDatabaseIsUnavailable) {
+  EXPECT_THAT(SnapshotStore::Open(dir_.path() + "/db"),
+              StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST_F(SnapshotStoreTest, ConcurrentIdenticalCreatesHaveExactlyOneWinner) {
+  constexpr int kThreads = 8;
+  std::vector<absl::Status> results(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] { results[i] = Create(Kind::kActive, "same").status(); });
+  }
+  for (auto& t : threads) t.join();
+  int ok = 0;
+  for (const absl::Status& s : results) {
+    if (s.ok()) {
+      ++ok;
+    } else {
+      EXPECT_THAT(s, StatusIs(absl::StatusCode::kAlreadyExists));
+    }
+  }
+  EXPECT_EQ(ok, 1);
+}
+
+TEST_F(SnapshotStoreTest, KeysHoldingNulAndSlashesAreOpaque) {
+  const std::string key("a/../b\0c\n", 9);
+  ASSERT_OK(Create(Kind::kActive, key));
+  auto got = store_->Get(key);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->info.name, key);
+  EXPECT_THAT(store_->Get("a/../b"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+}  // namespace
+}  // namespace cpp_overlay::metadata

@@ -1,0 +1,218 @@
+#include "snapshotter/overlay_snapshotter.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "snapshotter/fs.h"
+#include "tests/testing/mount_helper.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace cpp_overlay::snapshotter {
+namespace {
+
+using metadata::Kind;
+using ::cpp_overlay::testing::ScopedMount;
+using ::cpp_overlay::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::UnorderedElementsAre;
+
+void WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream(path, std::ios::binary) << content;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class OverlaySnapshotterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(geteuid(), 0u) << "these tests mount overlays and need root";
+    root_ = dir_.path() + "/root";
+    Open();
+  }
+
+  void Open() {
+    snapshotter_.reset();
+    auto opened = OverlaySnapshotter::Open({.root = root_});
+    ASSERT_OK(opened);
+    snapshotter_ = *std::move(opened);
+  }
+
+  std::string NewTarget(const std::string& name) {
+    std::string path = dir_.path() + "/" + name;
+    mkdir(path.c_str(), 0755);
+    return path;
+  }
+
+  std::vector<std::string> SnapshotDirs() {
+    auto entries = fs::ListDir(root_ + "/snapshots");
+    EXPECT_OK(entries);
+    return entries.ok() ? *entries : std::vector<std::string>{};
+  }
+
+  // Prepares `name`-active on `parent`, writes `file`, commits as `name`.
+  void Layer(const std::string& name, const std::string& parent,
+             const std::string& file, const std::string& content) {
+    auto mounts = snapshotter_->Prepare(name + "-active", parent, {});
+    ASSERT_OK(mounts);
+    std::string target = NewTarget("m-" + name);
+    {
+      ScopedMount m;
+      ASSERT_OK(m.Mount(*mounts, target));
+      WriteFile(target + "/" + file, content);
+    }
+    ASSERT_OK(snapshotter_->Commit(name, name + "-active", {}));
+  }
+
+  testing::TempDir dir_;
+  std::string root_;
+  std::unique_ptr<OverlaySnapshotter> snapshotter_;
+};
+
+TEST_F(OverlaySnapshotterTest, OpenMakesRootWithMode0700) {
+  struct stat st;
+  ASSERT_EQ(stat(root_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+}
+
+TEST_F(OverlaySnapshotterTest, LayersStackThroughRealOverlayMounts) {
+  Layer("base", "", "a", "from base");
+  Layer("top", "base", "b", "from top");
+  auto mounts = snapshotter_->Prepare("rootfs", "top", {});
+  ASSERT_OK(mounts);
+  ASSERT_EQ(mounts->size(), 1u);
+  EXPECT_EQ(mounts->front().type, "overlay");
+  std::string target = NewTarget("rootfs");
+  ScopedMount m;
+  ASSERT_OK(m.Mount(*mounts, target));
+  EXPECT_EQ(ReadFile(target + "/a"), "from base");
+  EXPECT_EQ(ReadFile(target + "/b"), "from top");
+  WriteFile(target + "/a", "changed");
+  EXPECT_EQ(ReadFile(target + "/a"), "changed");
+  auto usage = snapshotter_->Usage("rootfs");
+  ASSERT_OK(usage);
+  EXPECT_GE(usage->inodes, 2);  // fs root and the copied-up file
+}
+
+TEST_F(OverlaySnapshotterTest, ViewIsReadOnly) {
+  Layer("base", "", "a", "x");
+  auto mounts = snapshotter_->View("view", "base", {});
+  ASSERT_OK(mounts);
+  std::string target = NewTarget("view");
+  ScopedMount m;
+  ASSERT_OK(m.Mount(*mounts, target));
+  EXPECT_EQ(ReadFile(target + "/a"), "x");
+  std::ofstream out(target + "/new");
+  EXPECT_FALSE(out.is_open());
+}
+
+TEST_F(OverlaySnapshotterTest, NewSnapshotRootIs0755AndOwnedLikeItsParent) {
+  auto mounts = snapshotter_->Prepare("base-active", "", {});
+  ASSERT_OK(mounts);
+  std::string base_fs = mounts->front().source;
+  struct stat st;
+  ASSERT_EQ(stat(base_fs.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  ASSERT_EQ(lchown(base_fs.c_str(), 1234, 5678), 0);
+  ASSERT_OK(snapshotter_->Commit("base", "base-active", {}));
+  ASSERT_OK(snapshotter_->Prepare("child", "base", {}));
+  auto child = snapshotter_->Mounts("child");
+  ASSERT_OK(child);
+  std::string upper;
+  for (const std::string& o : child->front().options) {
+    if (o.rfind("upperdir=", 0) == 0) upper = o.substr(9);
+  }
+  ASSERT_EQ(stat(upper.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1234u);
+  EXPECT_EQ(st.st_gid, 5678u);
+}
+
+TEST_F(OverlaySnapshotterTest, CommittedUsageIsRecordedAtCommit) {
+  Layer("base", "", "big", std::string(100000, 'z'));
+  auto usage = snapshotter_->Usage("base");
+  ASSERT_OK(usage);
+  EXPECT_EQ(usage->inodes, 2);
+  EXPECT_GE(usage->size, 100000);
+}
+
+TEST_F(OverlaySnapshotterTest, MountsOfCommittedIsFailedPrecondition) {
+  Layer("base", "", "a", "x");
+  EXPECT_THAT(snapshotter_->Mounts("base"), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(OverlaySnapshotterTest, FailedPrepareLeavesNoDirectory) {
+  ASSERT_OK(snapshotter_->Prepare("k", "", {}));
+  EXPECT_THAT(snapshotter_->Prepare("k", "", {}), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(snapshotter_->Prepare("k2", "missing", {}), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(SnapshotDirs().size(), 1u);
+}
+
+TEST_F(OverlaySnapshotterTest, RemoveDeletesTheDirectory) {
+  Layer("base", "", "a", "x");
+  ASSERT_OK(snapshotter_->Prepare("child", "base", {}));
+  EXPECT_THAT(snapshotter_->Remove("base"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_OK(snapshotter_->Remove("child"));
+  ASSERT_OK(snapshotter_->Remove("base"));
+  EXPECT_TRUE(SnapshotDirs().empty());
+  EXPECT_THAT(snapshotter_->Stat("base"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(OverlaySnapshotterTest, CleanupRemovesUnknownDirectoriesOnly) {
+  Layer("base", "", "a", "x");
+  ASSERT_EQ(SnapshotDirs().size(), 1u);
+  const std::string kept = SnapshotDirs().front();
+  for (const char* stray : {"999", "new-5", "junk", "007"}) {
+    ASSERT_OK(fs::MakeDir(root_ + "/snapshots/" + stray, 0700));
+  }
+  WriteFile(root_ + "/snapshots/new-5/file", "half made");
+  ASSERT_OK(snapshotter_->Cleanup());
+  EXPECT_THAT(SnapshotDirs(), ElementsAre(kept));
+}
+
+TEST_F(OverlaySnapshotterTest, ReopenReconcilesCrashLeftoversAndKeepsSnapshots) {
+  Layer("base", "", "a", "x");
+  ASSERT_OK(snapshotter_->Prepare("active", "base", {{"l", "v"}}));
+  const std::vector<std::string> before = SnapshotDirs();
+  ASSERT_OK(fs::MakeDir(root_ + "/snapshots/new-77", 0700));
+  ASSERT_OK(fs::MakeDir(root_ + "/snapshots/78", 0700));
+  Open();
+  EXPECT_THAT(SnapshotDirs(), UnorderedElementsAre(before[0], before[1]));
+  auto info = snapshotter_->Stat("active");
+  ASSERT_OK(info);
+  EXPECT_EQ(info->parent, "base");
+  EXPECT_EQ(info->labels, (metadata::Labels{{"l", "v"}}));
+}
+
+TEST_F(OverlaySnapshotterTest, KeysShapedLikePathsStayInsideTheRoot) {
+  for (const std::string key : {"../../escape", "/etc/passwd", "a/../../b", "..", "."}) {
+    auto mounts = snapshotter_->Prepare(key, "", {});
+    ASSERT_OK(mounts) << key;
+    EXPECT_EQ(mounts->front().source.rfind(root_ + "/snapshots/", 0), 0u) << key;
+  }
+  EXPECT_FALSE(fs::Exists(dir_.path() + "/escape"));
+}
+
+TEST_F(OverlaySnapshotterTest, WalkRejectsMalformedFilter) {
+  EXPECT_THAT(snapshotter_->Walk({"name==\"unterminated"},
+                                 [](const metadata::Info&) { return absl::OkStatus(); }),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(OverlaySnapshotterTest, SecondOpenOfSameRootIsUnavailable) {
+  EXPECT_THAT(OverlaySnapshotter::Open({.root = root_}),
+              StatusIs(absl::StatusCode::kUnavailable));
+}
+
+}  // namespace
+}  // namespace cpp_overlay::snapshotter
