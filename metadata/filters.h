@@ -4,8 +4,10 @@
 // (AND); a selector is <fieldpath>[<op><value>] with op one of ==, !=, ~=
 // (RE2 regexp, same syntax as Go's regexp). A bare fieldpath means "field is
 // present". Field path parts are separated by '.', and may be quoted with
-// "..."; values may be bare or quoted with "...", /.../ or |...|.
-// Several filters are ORed; no filter at all matches everything.
+// "..."; values may be bare or quoted with "..." (and, for ~= only, /.../ or
+// |...|). Several filters are ORed; no filter at all, or an empty filter
+// string among them, matches everything. Unlike containerd, a regexp that
+// does not compile is rejected at parse time instead of never matching.
 // Fields: name, parent, kind (view|active|committed), labels.<key> where the
 // key is the rest of the path joined with '.'.
 #ifndef CPP_OVERLAY_METADATA_FILTERS_H_
