@@ -1,11 +1,15 @@
 // SnapshotStore: which snapshots exist, their kinds, parents, labels, times
 // and usage. The only code that touches RocksDB.
 //
-// Every mutating call is one atomic RocksDB WriteBatch written with
-// sync=true before the call returns OK: after a crash a change is either
+// Every mutating call is one atomic RocksDB WriteBatch, and its write-ahead
+// log is synced before the call returns OK: after a crash a change is either
 // fully there or not at all. Checks and the write happen under one writer
 // lock, so concurrent callers see containerd's single-writer semantics (one
-// of two identical Prepares wins, the other gets AlreadyExists).
+// of two identical Prepares wins, the other gets AlreadyExists). The sync
+// happens after the lock is released and is shared: concurrent callers wait
+// for one WAL sync that covers all their writes (group commit). Because the
+// log is written in lock order, a synced write also makes every earlier
+// write durable, so nothing acknowledged can depend on a lost write.
 //
 // Thread-safe. Reads do not take the writer lock.
 #ifndef CPP_OVERLAY_METADATA_SNAPSHOT_STORE_H_
@@ -25,13 +29,37 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "metadata/filters.h"
+#include "metadata/store_dump.h"
 #include "metadata/types.h"
 
 namespace rocksdb {
 class DB;
+class Statistics;
+class WriteBatch;
 }
 
 namespace cpp_overlay::metadata {
+
+// What SnapshotStore::Stats reports: record counts and RocksDB's own
+// statistics since the database was opened.
+struct StoreStats {
+  // Distribution of one RocksDB timer, in microseconds.
+  struct Timer {
+    uint64_t count = 0;
+    double sum_micros = 0;
+    double p50_micros = 0;
+    double p95_micros = 0;
+    double p99_micros = 0;
+  };
+  int64_t active = 0;
+  int64_t views = 0;
+  int64_t committed = 0;
+  Usage committed_usage;  // summed over committed snapshots
+  Timer write;            // whole DB writes (rocksdb.db.write.micros)
+  Timer wal_sync;         // WAL fsyncs (rocksdb.wal.file.sync.micros)
+  uint64_t stall_micros = 0;  // writes held back by RocksDB's write stalls
+  uint64_t sst_bytes = 0;     // size of all SST files
+};
 
 class SnapshotStore {
  public:
@@ -93,15 +121,48 @@ class SnapshotStore {
   // True when some snapshot has `id` as its parent.
   absl::StatusOr<bool> HasChildren(uint64_t id) const;
 
+  // Counts by kind and committed usage (walks every record, from one point
+  // in time), plus RocksDB statistics. For metrics and operators.
+  absl::StatusOr<StoreStats> Stats() const;
+
+  // For fsck (store_check.h): every entry as stored, from one point in time,
+  // including entries normal calls would reject.
+  absl::StatusOr<StoreDump> Dump() const;
+
+  // For fsck --repair: applies `repair` as one synced batch under the writer
+  // lock, without the checks of the calls above.
+  absl::Status ApplyRepair(const StoreRepair& repair);
+
  private:
   explicit SnapshotStore(std::unique_ptr<rocksdb::DB> db, uint64_t next_id);
 
   absl::StatusOr<Snapshot> GetLocked(absl::string_view key) const;
 
+  // Applies `batch` without syncing; returns the sequence number to sync
+  // up to. Call with write_mu_ held.
+  absl::StatusOr<uint64_t> WriteLocked(rocksdb::WriteBatch& batch,
+                                       absl::string_view what,
+                                       absl::string_view key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Returns once every write up to `sequence` is durable, sharing one WAL
+  // sync among concurrent callers.
+  absl::Status SyncUpTo(uint64_t sequence) ABSL_LOCKS_EXCLUDED(sync_mu_);
+
   std::unique_ptr<rocksdb::DB> db_;
   std::atomic<uint64_t> next_id_;
   // Serialises check-then-write sequences; RocksDB itself is thread-safe.
   absl::Mutex write_mu_;
+
+  absl::Mutex sync_mu_;
+  uint64_t synced_sequence_ ABSL_GUARDED_BY(sync_mu_) = 0;
+  bool sync_running_ ABSL_GUARDED_BY(sync_mu_) = false;
+  // Set when a log write or sync failed with an I/O error (disk full):
+  // RocksDB refuses writes until Resume(), which the next write calls.
+  std::atomic<bool> needs_resume_{false};
+
+  // RocksDB's statistics, set by Open. SyncUpTo adds its WAL syncs' latency
+  // (SyncWAL does not time itself); Stats reads them.
+  std::shared_ptr<rocksdb::Statistics> statistics_;
 };
 
 }  // namespace cpp_overlay::metadata

@@ -20,6 +20,8 @@ packages=(
   containerd runc busybox-static python3 python3-yaml
   # packaging and tools used by tests
   dpkg-dev file util-linux e2fsprogs
+  # operations: config file, metrics HTTP, sd_notify; promtool checks metrics
+  libtomlplusplus-dev libmicrohttpd-dev libsystemd-dev prometheus
 )
 
 missing=()

@@ -11,7 +11,10 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server_builder.h"
+#include "server/sd_notify.h"
+#include "spdlog/spdlog.h"
 
 namespace cpp_overlay::server {
 namespace {
@@ -71,7 +74,15 @@ absl::Status PrepareSocketPath(const std::string& path) {
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
   if (absl::Status s = PrepareSocketPath(options.address); !s.ok()) return s;
 
-  auto service = std::make_unique<SnapshotsService>(options.snapshotter);
+  // The first probe runs before the server is reachable, so nobody sees
+  // SERVING from a root that is not writable.
+  absl::Status root_status;
+  if (!options.probe_dir.empty()) root_status = RootProbe::ProbeOnce(options.probe_dir);
+
+  auto service = std::make_unique<SnapshotsService>(options.snapshotter, options.metrics);
+  // gRPC's own grpc.health.v1.Health (Check and Watch). Process-wide; every
+  // server of this process has it.
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat("unix:", options.address),
                            grpc::InsecureServerCredentials());
@@ -88,25 +99,86 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.address));
   }
+  std::unique_ptr<Server> out(
+      new Server(options.address, std::move(service), options.metrics));
+  out->server_ = std::move(server);
   if (chmod(options.address.c_str(), options.socket_mode) != 0) {
-    server->Shutdown();
     return absl::PermissionDeniedError(absl::StrCat(
         "chmod ", options.address, ": ", std::strerror(errno)));
   }
-  return std::unique_ptr<Server>(
-      new Server(options.address, std::move(service), std::move(server)));
+  if (options.socket_group.has_value() &&
+      chown(options.address.c_str(), static_cast<uid_t>(-1), *options.socket_group) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "chown socket ", options.address, " to group ", *options.socket_group, ": ",
+        std::strerror(errno)));
+  }
+  {
+    absl::MutexLock lock(&out->mu_);
+    out->root_status_ = root_status;
+    if (!root_status.ok()) {
+      spdlog::error("health: NOT_SERVING: the root is not writable: {}",
+                    root_status.ToString());
+    }
+    out->UpdateHealthLocked();
+  }
+  if (!options.probe_dir.empty() && options.probe_interval > absl::ZeroDuration()) {
+    Server* raw = out.get();
+    out->probe_ = std::make_unique<RootProbe>(
+        options.probe_dir, options.probe_interval,
+        [raw](const absl::Status& status) { raw->OnProbe(status); });
+  }
+  return out;
 }
 
 Server::Server(std::string address, std::unique_ptr<SnapshotsService> service,
-               std::unique_ptr<grpc::Server> server)
-    : address_(std::move(address)),
-      service_(std::move(service)),
-      server_(std::move(server)) {}
+               Metrics* metrics)
+    : address_(std::move(address)), service_(std::move(service)), metrics_(metrics) {}
 
 Server::~Server() { Shutdown(absl::ZeroDuration()); }
 
+bool Server::serving() const {
+  absl::MutexLock lock(&mu_);
+  return serving_;
+}
+
+void Server::UpdateHealthLocked() {
+  serving_ = !stopping_ && root_status_.ok();
+  if (server_ != nullptr && server_->GetHealthCheckService() != nullptr) {
+    server_->GetHealthCheckService()->SetServingStatus("", serving_);
+    server_->GetHealthCheckService()->SetServingStatus(kSnapshotsServiceName, serving_);
+  }
+  if (metrics_ != nullptr) {
+    metrics_->SetServing(serving_);
+    metrics_->SetRootWritable(root_status_.ok());
+  }
+}
+
+void Server::OnProbe(const absl::Status& status) {
+  absl::MutexLock lock(&mu_);
+  if (status.ok() == root_status_.ok()) {
+    root_status_ = status;
+    return;
+  }
+  root_status_ = status;
+  if (!status.ok()) {
+    spdlog::error("health: NOT_SERVING: the root is no longer writable: {}",
+                  status.ToString());
+    NotifyStatus("not serving: the root is not writable");
+  } else {
+    spdlog::info("health: the root is writable again");
+    NotifyStatus(absl::StrCat("serving on ", address_));
+  }
+  UpdateHealthLocked();
+}
+
 void Server::Shutdown(absl::Duration grace) {
   if (server_ == nullptr) return;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    UpdateHealthLocked();
+  }
+  probe_.reset();
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoNanoseconds(grace));
   server_->Wait();

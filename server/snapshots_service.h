@@ -1,10 +1,12 @@
 // containerd.services.snapshots.v1.Snapshots over a Snapshotter: each method
 // converts the request, calls the snapshotter, converts the reply and maps
-// the status. Failed calls are logged here, once.
+// the status. Failed calls are logged here, once; every call is counted in
+// Metrics when there is one.
 #ifndef CPP_OVERLAY_SERVER_SNAPSHOTS_SERVICE_H_
 #define CPP_OVERLAY_SERVER_SNAPSHOTS_SERVICE_H_
 
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
+#include "server/metrics.h"
 #include "snapshotter/snapshotter.h"
 
 namespace cpp_overlay::server {
@@ -15,8 +17,9 @@ class SnapshotsService final
   // List streams Info in batches of this many, as containerd's own service.
   static constexpr int kListBatchSize = 100;
 
-  // `snapshotter` must outlive the service.
-  explicit SnapshotsService(snapshotter::Snapshotter* snapshotter);
+  // `snapshotter` and `metrics` (may be null) must outlive the service.
+  explicit SnapshotsService(snapshotter::Snapshotter* snapshotter,
+                            Metrics* metrics = nullptr);
 
   grpc::Status Prepare(grpc::ServerContext* context,
                        const ::containerd::services::snapshots::v1::PrepareSnapshotRequest* request,
@@ -50,7 +53,13 @@ class SnapshotsService final
                        google::protobuf::Empty* response) override;
 
  private:
+  // Maps `status` to gRPC, logs a failure and counts the call that began
+  // at `start`.
+  grpc::Status Finish(const char* method, absl::string_view key,
+                      const absl::Status& status, absl::Time start) const;
+
   snapshotter::Snapshotter* const snapshotter_;
+  Metrics* const metrics_;
 };
 
 }  // namespace cpp_overlay::server

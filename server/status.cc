@@ -27,6 +27,18 @@ CPP_OVERLAY_SAME_CODE(kUnauthenticated, UNAUTHENTICATED);
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
+  // Disk full (ENOSPC, EDQUOT, RocksDB's NoSpace) is ResourceExhausted below
+  // server/, which containerd 1.6 reports as "unknown". It goes out as
+  // Unavailable instead: containerd maps that to ErrUnavailable, its class
+  // for "temporarily unavailable, try again" (the condition passes once space
+  // is freed, with the same request), and passes it on to the caller. Not
+  // FailedPrecondition: containerd's garbage collector ignores that code from
+  // Remove ("has children", metadata/snapshot.go pruneBranch), so a Remove
+  // failing for lack of space would be dropped silently. The message keeps
+  // "No space left on device".
+  if (absl::IsResourceExhausted(status)) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(status.message()));
+  }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                       std::string(status.message()));
 }

@@ -16,7 +16,8 @@ namespace cpp_overlay::snapshotter::fs {
 namespace {
 
 // Removes every entry inside the open directory `dir_fd`.
-absl::Status RemoveContents(int dir_fd, const std::string& path) {
+absl::Status RemoveContents(int dir_fd, const std::string& path,
+                            const std::function<absl::Status()>* before_each) {
   DIR* dir = fdopendir(dir_fd);
   if (dir == nullptr) {
     int err = errno;
@@ -42,7 +43,11 @@ absl::Status RemoveContents(int dir_fd, const std::string& path) {
         status = ErrnoStatus(errno, absl::StrCat("open ", path, "/", name));
         break;
       }
-      status = RemoveContents(child, absl::StrCat(path, "/", name));
+      status = RemoveContents(child, absl::StrCat(path, "/", name), before_each);
+      if (!status.ok()) break;
+    }
+    if (before_each != nullptr) {
+      status = (*before_each)();
       if (!status.ok()) break;
     }
     if (unlinkat(dirfd(dir), entry->d_name, is_dir ? AT_REMOVEDIR : 0) != 0 &&
@@ -120,6 +125,12 @@ absl::Status SyncDir(const std::string& path) {
 }
 
 absl::Status RemoveAll(const std::string& path) {
+  return RemoveAll(path, nullptr);
+}
+
+absl::Status RemoveAll(const std::string& path,
+                       const std::function<absl::Status()>& before_each) {
+  const std::function<absl::Status()>* hook = before_each ? &before_each : nullptr;
   struct stat st;
   if (lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return absl::OkStatus();
@@ -128,7 +139,7 @@ absl::Status RemoveAll(const std::string& path) {
   if (S_ISDIR(st.st_mode)) {
     int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
-    if (absl::Status s = RemoveContents(fd, path); !s.ok()) return s;
+    if (absl::Status s = RemoveContents(fd, path, hook); !s.ok()) return s;
     if (rmdir(path.c_str()) != 0 && errno != ENOENT) {
       return ErrnoStatus(errno, absl::StrCat("remove ", path));
     }

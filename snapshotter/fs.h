@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ absl::Status SyncDir(const std::string& path);
 // Removes `path` and everything below it, never following symlinks.
 // OK when it does not exist.
 absl::Status RemoveAll(const std::string& path);
+// Like RemoveAll, calling `before_each` before every unlink; its error stops
+// the removal and is returned (e.g. to pace or cancel a background delete).
+absl::Status RemoveAll(const std::string& path,
+                       const std::function<absl::Status()>& before_each);
 absl::Status Lchown(const std::string& path, uid_t uid, gid_t gid);
 
 struct Owner {

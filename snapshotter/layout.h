@@ -4,6 +4,7 @@
 //   <root>/snapshots/<id>/fs    a snapshot's files (upperdir when active)
 //   <root>/snapshots/<id>/work  overlay workdir, active snapshots only
 //   <root>/snapshots/new-<id>   a snapshot being made; renamed to <id>
+//   <root>/trash/               removed directories the reclaimer deletes
 //
 // Ids are decimal so lowerdir strings stay short and containerd's own
 // long-option compaction (which assumes <root>/snapshots/<id>/fs) works.
@@ -24,6 +25,7 @@ class Layout {
   const std::string& Root() const { return root_; }
   std::string MetadataDir() const;
   std::string SnapshotsDir() const;
+  std::string TrashDir() const;
   std::string SnapshotDir(uint64_t id) const;
   std::string FsDir(uint64_t id) const;
   std::string WorkDir(uint64_t id) const;

@@ -5,9 +5,11 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "metadata/errors.h"
+#include "snapshotter/crash_points.h"
 #include "snapshotter/disk_usage.h"
 #include "snapshotter/fs.h"
 #include "snapshotter/kernel_features.h"
+#include "snapshotter/root_check.h"
 #include "spdlog/spdlog.h"
 
 namespace cpp_overlay::snapshotter {
@@ -30,12 +32,13 @@ absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
         absl::StrCat("root ", options.root, " must be an absolute path"));
   }
   Layout layout(options.root);
+  // A symlink or someone else's root is refused; ours is tightened to 0700.
+  if (absl::Status s = CheckRootIsOurs(layout.Root()); !s.ok()) return s;
   if (absl::Status s = fs::MakeDirs(layout.Root(), kRootMode); !s.ok()) return s;
   if (absl::Status s = CheckDType(layout.Root()); !s.ok()) return s;
-  if (!fs::Exists(layout.SnapshotsDir())) {
-    if (absl::Status s = fs::MakeDir(layout.SnapshotsDir(), kSnapshotsMode); !s.ok()) {
-      return s;
-    }
+  for (const std::string& dir : {layout.SnapshotsDir(), layout.TrashDir()}) {
+    if (fs::Exists(dir)) continue;
+    if (absl::Status s = fs::MakeDir(dir, kSnapshotsMode); !s.ok()) return s;
   }
   absl::StatusOr<std::unique_ptr<metadata::SnapshotStore>> store =
       metadata::SnapshotStore::Open(layout.MetadataDir());
@@ -45,19 +48,58 @@ absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
   mount_options.index_off = OverlayHasIndexParameter();
   mount_options.extra_overlay_options = options.extra_overlay_options;
 
+  // Resumes deleting whatever an earlier run left in trash/.
+  auto reclaimer = std::make_unique<Reclaimer>(
+      layout.TrashDir(), options.reclaim_entries_per_second);
   std::unique_ptr<OverlaySnapshotter> snapshotter(new OverlaySnapshotter(
-      std::move(layout), std::move(mount_options), *std::move(store)));
+      std::move(layout), std::move(mount_options), *std::move(store),
+      std::move(reclaimer)));
+  snapshotter->upperdir_label_ = options.upperdir_label;
   // Start-up reconciliation: directories of operations a crash interrupted.
   if (absl::Status s = snapshotter->Cleanup(); !s.ok()) return s;
+  if (absl::Status s = snapshotter->RecreateMissingDirectories(); !s.ok()) {
+    return s;
+  }
   return snapshotter;
 }
 
 OverlaySnapshotter::OverlaySnapshotter(
     Layout layout, MountOptions mount_options,
-    std::unique_ptr<metadata::SnapshotStore> store)
+    std::unique_ptr<metadata::SnapshotStore> store,
+    std::unique_ptr<Reclaimer> reclaimer)
     : layout_(std::move(layout)),
       mount_options_(std::move(mount_options)),
-      store_(std::move(store)) {}
+      store_(std::move(store)),
+      reclaimer_(std::move(reclaimer)) {}
+
+absl::Status OverlaySnapshotter::RecreateMissingDirectories() {
+  absl::StatusOr<metadata::Filter> all = metadata::Filter::Parse({});
+  if (!all.ok()) return all.status();
+  std::vector<metadata::Snapshot> missing;
+  absl::Status walked = store_->Walk(*all, [&](const metadata::Snapshot& s) {
+    if (!fs::Exists(layout_.SnapshotDir(s.id))) missing.push_back(s);
+    return absl::OkStatus();
+  });
+  if (!walked.ok()) return walked;
+  for (const metadata::Snapshot& s : missing) {
+    if (s.info.kind == Kind::kCommitted) {
+      // Its files are gone; only an operator can decide (fsck reports it).
+      spdlog::error("committed snapshot {} (id {}) has no directory {}",
+                    metadata::QuoteKey(s.info.name), s.id,
+                    layout_.SnapshotDir(s.id));
+      continue;
+    }
+    spdlog::warn("recreating the lost empty directory of {} snapshot {} (id {})",
+                 std::string(metadata::KindName(s.info.kind)),
+                 metadata::QuoteKey(s.info.name),
+                 s.id);
+    if (absl::Status st = MakeSnapshotDir(s.id, s.info.kind, s.info.parent);
+        !st.ok()) {
+      return st;
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::vector<Mount>> OverlaySnapshotter::Prepare(
     absl::string_view key, absl::string_view parent,
@@ -90,6 +132,7 @@ absl::StatusOr<std::vector<Mount>> OverlaySnapshotter::Create(
   if (absl::Status s = MakeSnapshotDir(id, kind, parent); !s.ok()) return s;
   absl::StatusOr<metadata::Snapshot> snapshot =
       store_->Create(kind, key, parent, labels, id);
+  if (snapshot.ok()) CrashPoint("create.after_metadata");
   if (!snapshot.ok()) {
     if (absl::Status s = fs::RemoveAll(layout_.SnapshotDir(id)); !s.ok()) {
       spdlog::warn("remove directory of failed create: {}", s.ToString());
@@ -126,12 +169,10 @@ absl::Status OverlaySnapshotter::MakeSnapshotDir(uint64_t id, Kind kind,
     if (!owner.ok()) return owner.status();
     if (absl::Status s = fs::Lchown(temp_fs, owner->uid, owner->gid); !s.ok()) return s;
   }
+  CrashPoint("create.after_temp_dir");
   if (absl::Status s = fs::Rename(temp, final_dir); !s.ok()) return s;
   std::move(remove_temp).Cancel();
-  if (absl::Status s = fs::SyncDir(layout_.SnapshotsDir()); !s.ok()) {
-    fs::RemoveAll(final_dir).IgnoreError();
-    return s;
-  }
+  CrashPoint("create.after_rename");
   return absl::OkStatus();
 }
 
@@ -156,25 +197,33 @@ absl::Status OverlaySnapshotter::Commit(absl::string_view name,
     if (!measured.ok()) return measured.status();
     usage = *measured;
   }
+  CrashPoint("commit.after_usage");
   absl::StatusOr<metadata::Snapshot> committed =
       store_->Commit(key, name, labels, usage);
+  if (committed.ok()) CrashPoint("commit.after_metadata");
   return committed.status();
 }
 
 absl::Status OverlaySnapshotter::Remove(absl::string_view key) {
   absl::StatusOr<metadata::Snapshot> removed = store_->Remove(key);
   if (!removed.ok()) return removed.status();
-  if (absl::Status s = fs::RemoveAll(layout_.SnapshotDir(removed->id)); !s.ok()) {
+  CrashPoint("remove.after_metadata");
+  // A rename, not a delete: the caller (containerd's GC) holds a lock every
+  // snapshot operation waits on. NotFound means a Cleanup already took it.
+  absl::Status discarded = reclaimer_->Discard(
+      layout_.SnapshotDir(removed->id), std::to_string(removed->id));
+  if (!discarded.ok() && !absl::IsNotFound(discarded)) {
     spdlog::warn("snapshot {} removed, its directory is left for cleanup: {}",
-                 metadata::QuoteKey(key), s.ToString());
+                 metadata::QuoteKey(key), discarded.ToString());
   }
+  CrashPoint("remove.after_delete");
   return absl::OkStatus();
 }
 
 absl::StatusOr<metadata::Info> OverlaySnapshotter::Stat(absl::string_view key) {
   absl::StatusOr<metadata::Snapshot> snapshot = store_->Get(key);
   if (!snapshot.ok()) return snapshot.status();
-  return std::move(snapshot->info);
+  return WithUpperdirLabel(*std::move(snapshot));
 }
 
 absl::StatusOr<metadata::Info> OverlaySnapshotter::Update(
@@ -182,7 +231,8 @@ absl::StatusOr<metadata::Info> OverlaySnapshotter::Update(
   absl::StatusOr<metadata::Snapshot> snapshot =
       store_->Update(info.name, info.labels, paths);
   if (!snapshot.ok()) return snapshot.status();
-  return std::move(snapshot->info);
+  CrashPoint("update.after_metadata");
+  return WithUpperdirLabel(*std::move(snapshot));
 }
 
 absl::StatusOr<metadata::Usage> OverlaySnapshotter::Usage(absl::string_view key) {
@@ -199,14 +249,20 @@ absl::Status OverlaySnapshotter::Walk(
     const std::function<absl::Status(const metadata::Info&)>& fn) {
   absl::StatusOr<metadata::Filter> filter = metadata::Filter::Parse(filters);
   if (!filter.ok()) return filter.status();
-  return store_->Walk(*filter, [&fn](const metadata::Snapshot& snapshot) {
-    return fn(snapshot.info);
+  return store_->Walk(*filter, [this, &fn](const metadata::Snapshot& snapshot) {
+    if (!upperdir_label_) return fn(snapshot.info);
+    return fn(WithUpperdirLabel(snapshot));
   });
 }
 
 absl::Status OverlaySnapshotter::Cleanup() {
-  // In-flight ids first, known ids second: a create that finishes in
-  // between is then in the second set.
+  // Directories first, in-flight ids second, known ids third. A create
+  // registers its id before making its directory, so a listed directory of a
+  // running create is in the in-flight set; one that finishes in between is
+  // in the known set. (Taking the in-flight set before listing would miss a
+  // create that starts in between and delete its fresh directory.)
+  absl::StatusOr<std::vector<std::string>> entries = fs::ListDir(layout_.SnapshotsDir());
+  if (!entries.ok()) return entries.status();
   absl::flat_hash_set<uint64_t> in_flight;
   {
     absl::MutexLock lock(&in_flight_mu_);
@@ -214,8 +270,7 @@ absl::Status OverlaySnapshotter::Cleanup() {
   }
   absl::StatusOr<absl::flat_hash_set<uint64_t>> known = store_->Ids();
   if (!known.ok()) return known.status();
-  absl::StatusOr<std::vector<std::string>> entries = fs::ListDir(layout_.SnapshotsDir());
-  if (!entries.ok()) return entries.status();
+  CrashPoint("cleanup.after_list");
 
   absl::Status first_error;
   for (const std::string& entry : *entries) {
@@ -225,12 +280,40 @@ absl::Status OverlaySnapshotter::Cleanup() {
       continue;
     }
     std::string path = absl::StrCat(layout_.SnapshotsDir(), "/", entry);
-    if (absl::Status s = fs::RemoveAll(path); !s.ok()) {
+    absl::Status s = reclaimer_->Discard(path, entry);
+    if (!s.ok() && !absl::IsNotFound(s)) {
       spdlog::warn("cleanup: {}", s.ToString());
       if (first_error.ok()) first_error = s;
     }
+    CrashPoint("cleanup.after_remove_one");
   }
+  reclaimer_->Wake();
   return first_error;
+}
+
+absl::StatusOr<SnapshotterStats> OverlaySnapshotter::Stats() {
+  SnapshotterStats stats;
+  absl::StatusOr<metadata::StoreStats> store_stats = store_->Stats();
+  if (!store_stats.ok()) return store_stats.status();
+  stats.store = *std::move(store_stats);
+  // The backlog is what the reclaimer has yet to delete in trash/.
+  absl::StatusOr<std::vector<std::string>> entries = fs::ListDir(layout_.TrashDir());
+  if (!entries.ok()) return entries.status();
+  for (const std::string& entry : *entries) {
+    ++stats.reclaim_backlog_directories;
+    // Entries may vanish while measured; what is left still counts.
+    absl::StatusOr<metadata::Usage> usage =
+        DiskUsage(absl::StrCat(layout_.TrashDir(), "/", entry));
+    if (usage.ok()) stats.reclaim_backlog_bytes += usage->size;
+  }
+  return stats;
+}
+
+metadata::Info OverlaySnapshotter::WithUpperdirLabel(metadata::Snapshot snapshot) const {
+  if (upperdir_label_) {
+    snapshot.info.labels[kUpperdirLabel] = layout_.FsDir(snapshot.id);
+  }
+  return std::move(snapshot.info);
 }
 
 }  // namespace cpp_overlay::snapshotter

@@ -3,12 +3,17 @@
 //
 // Ordering, so a crash never leaves metadata pointing at a missing or
 // half-made directory:
-//   create: build snapshots/new-<id>, rename to snapshots/<id>, fsync the
-//           parent directory, then write metadata. A crash before the
-//           metadata write leaves an unknown directory that start-up
-//           reconciliation (Cleanup) removes.
-//   remove: write metadata first, then delete the directory; a crash in
-//           between leaves an unknown directory, again collected.
+//   create: build snapshots/new-<id>, rename to snapshots/<id>, then write
+//           metadata. A crash before the metadata write leaves an unknown
+//           directory that start-up reconciliation (Cleanup) removes. The
+//           rename needs no fsync of its own: the metadata write's WAL sync
+//           appends to the log, which commits the filesystem journal (ext4,
+//           xfs) with the rename in it. Should a filesystem not order them,
+//           start-up recreates the (necessarily empty) directories of
+//           active and view snapshots whose rename was lost.
+//   remove: write metadata first, then rename the directory into trash/,
+//           where the background reclaimer deletes it; a crash in between
+//           leaves an unknown directory, again collected.
 //   commit: only metadata changes; the directory keeps its id.
 #ifndef CPP_OVERLAY_SNAPSHOTTER_OVERLAY_SNAPSHOTTER_H_
 #define CPP_OVERLAY_SNAPSHOTTER_OVERLAY_SNAPSHOTTER_H_
@@ -21,9 +26,21 @@
 #include "absl/synchronization/mutex.h"
 #include "metadata/snapshot_store.h"
 #include "snapshotter/layout.h"
+#include "snapshotter/reclaimer.h"
 #include "snapshotter/snapshotter.h"
 
 namespace cpp_overlay::snapshotter {
+
+// What OverlaySnapshotter::Stats reports.
+struct SnapshotterStats {
+  metadata::StoreStats store;
+  // Removed directories in trash/ the reclaimer has yet to delete, and
+  // their size.
+  int64_t reclaim_backlog_directories = 0;
+  int64_t reclaim_backlog_bytes = 0;
+};
+
+inline constexpr char kUpperdirLabel[] = "containerd.io/snapshot/overlay.upperdir";
 
 class OverlaySnapshotter : public Snapshotter {
  public:
@@ -31,12 +48,20 @@ class OverlaySnapshotter : public Snapshotter {
     std::string root;
     // Appended to every overlay mount (e.g. "volatile").
     std::vector<std::string> extra_overlay_options;
+    // As containerd's overlayfs `upperdir_label`: Stat, Update and Walk add
+    // the label kUpperdirLabel = <root>/snapshots/<id>/fs (computed, never
+    // stored; Walk filters see only stored labels, as in containerd).
+    bool upperdir_label = false;
+    // Pace of background deletion, in unlinked entries per second; 0 means
+    // as fast as idle I/O priority allows.
+    uint64_t reclaim_entries_per_second = 0;
   };
 
   // Creates the root (mode 0700) and its layout if needed, opens the
   // metadata, and reconciles the directories with it before returning.
   // Unavailable: another process holds the root. FailedPrecondition: the
-  // filesystem lacks d_type.
+  // filesystem lacks d_type, or the root is a symlink or owned by another
+  // user (root_check.h); a root of ours with a looser mode is chmodded 0700.
   static absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> Open(
       const Options& options);
 
@@ -61,9 +86,23 @@ class OverlaySnapshotter : public Snapshotter {
 
   const Layout& layout() const { return layout_; }
 
+  // Waits until removed directories are deleted; for tests and benchmarks.
+  bool WaitForReclaim(absl::Duration timeout) {
+    return reclaimer_->WaitUntilEmpty(timeout);
+  }
+
+  // Store statistics plus the reclaim backlog, for metrics. Measures the
+  // backlog's directories, so costs a walk of what is left to delete.
+  absl::StatusOr<SnapshotterStats> Stats();
+
  private:
   OverlaySnapshotter(Layout layout, MountOptions mount_options,
-                     std::unique_ptr<metadata::SnapshotStore> store);
+                     std::unique_ptr<metadata::SnapshotStore> store,
+                     std::unique_ptr<Reclaimer> reclaimer);
+
+  // Start-up repair: an active or view snapshot whose directory a crash
+  // lost gets a fresh empty one (nothing was written to it durably).
+  absl::Status RecreateMissingDirectories();
 
   absl::StatusOr<std::vector<Mount>> Create(metadata::Kind kind,
                                             absl::string_view key,
@@ -76,11 +115,17 @@ class OverlaySnapshotter : public Snapshotter {
   const Layout layout_;
   const MountOptions mount_options_;
   std::unique_ptr<metadata::SnapshotStore> store_;
+  std::unique_ptr<Reclaimer> reclaimer_;
 
   // Ids whose directories exist before their metadata does; Cleanup must
   // leave them alone.
   absl::Mutex in_flight_mu_;
   absl::flat_hash_set<uint64_t> in_flight_ ABSL_GUARDED_BY(in_flight_mu_);
+
+  // Options::upperdir_label; set once by Open.
+  bool upperdir_label_ = false;
+  // `snapshot`'s Info, with kUpperdirLabel when upperdir_label_ is set.
+  metadata::Info WithUpperdirLabel(metadata::Snapshot snapshot) const;
 };
 
 }  // namespace cpp_overlay::snapshotter

@@ -1,5 +1,5 @@
 #!/bin/sh
-# shellcheck disable=SC2317  # the helpers run through check "$@"
+# shellcheck disable=SC2317,SC2016,SC2012  # helpers run via check "$@"; sh -c bodies
 # Runs inside a container of the image localhost/cpp-overlay-e2e/layers:1
 # (make_images.py bakes it in as /e2e-check.sh) and checks, from inside, that
 # the root filesystem is the image's layers merged as OCI defines. Prints one

@@ -79,13 +79,15 @@ timed() {
 stop_pid() {
   local pid="$1" grace="$2" i
   kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace * 5; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  {
+    kill -TERM "$pid" || true
+    for ((i = 0; i < grace * 5; i++)); do
+      kill -0 "$pid" || break
+      sleep 0.2
+    done
+    kill -KILL "$pid" || true
+    wait "$pid" || true
+  } 2>/dev/null
 }
 
 # pids_matching_cmdline STRING: pids whose command line contains STRING. Used
@@ -95,7 +97,7 @@ pids_matching_cmdline() {
   for dir in /proc/[0-9]*; do
     pid="${dir#/proc/}"
     [ "$pid" = "$$" ] && continue
-    if tr '\0' ' ' <"$dir/cmdline" 2>/dev/null | grep -qF -- "$1"; then echo "$pid"; fi
+    if tr '\0' ' ' 2>/dev/null <"$dir/cmdline" | grep -F -- "$1" >/dev/null; then echo "$pid"; fi
   done
 }
 
@@ -125,10 +127,10 @@ mounts_under() { awk -v d="$1/" 'index($2, d) == 1 { print $2 }' /proc/self/moun
 ensure_packages() {
   local missing=() p
   for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$p")
   done
   [ "${#missing[@]}" -eq 0 ] && return 0
   note "installing ${missing[*]}"
-  apt-get update -qq
+  apt-get update -qq || true # a stale mirror must not hide cached packages
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }

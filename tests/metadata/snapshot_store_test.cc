@@ -4,6 +4,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -277,6 +278,40 @@ TEST_F(SnapshotStoreTest, ConcurrentIdenticalCreatesHaveExactlyOneWinner) {
     }
   }
   EXPECT_EQ(ok, 1);
+}
+
+TEST_F(SnapshotStoreTest, ConcurrentWritersAllLandAndSurviveReopen) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 40;
+  std::vector<std::thread> threads;
+  std::vector<absl::Status> failures(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::string parent;
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string name = absl::StrCat("t", t, "-", i);
+        absl::Status s =
+            Create(Kind::kActive, name + "-active", parent, {{"i", name}}).status();
+        if (s.ok()) s = store_->Commit(name + "-active", name, {}, {}).status();
+        if (s.ok() && i % 2 == 0) s = store_->Update(name, {{"u", "1"}}, {}).status();
+        if (!s.ok()) {
+          failures[t] = s;
+          return;
+        }
+        parent = name;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const absl::Status& s : failures) ASSERT_OK(s);
+  Reopen();
+  EXPECT_EQ(WalkNames().size(), static_cast<size_t>(kThreads * kPerThread));
+  auto last = store_->Get(absl::StrCat("t3-", kPerThread - 1));
+  ASSERT_OK(last);
+  EXPECT_EQ(last->ancestor_ids.size(), static_cast<size_t>(kPerThread - 1));
+  auto updated = store_->Get("t5-4");
+  ASSERT_OK(updated);
+  EXPECT_EQ(updated->info.labels, (Labels{{"u", "1"}}));
 }
 
 TEST_F(SnapshotStoreTest, KeysHoldingNulAndSlashesAreOpaque) {

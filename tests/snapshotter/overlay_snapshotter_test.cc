@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "snapshotter/fs.h"
@@ -166,6 +167,10 @@ TEST_F(OverlaySnapshotterTest, RemoveDeletesTheDirectory) {
   ASSERT_OK(snapshotter_->Remove("base"));
   EXPECT_TRUE(SnapshotDirs().empty());
   EXPECT_THAT(snapshotter_->Stat("base"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_TRUE(snapshotter_->WaitForReclaim(absl::Seconds(30)));
+  auto trash = fs::ListDir(root_ + "/trash");
+  ASSERT_OK(trash);
+  EXPECT_TRUE(trash->empty());
 }
 
 TEST_F(OverlaySnapshotterTest, CleanupRemovesUnknownDirectoriesOnly) {
@@ -178,6 +183,7 @@ TEST_F(OverlaySnapshotterTest, CleanupRemovesUnknownDirectoriesOnly) {
   WriteFile(root_ + "/snapshots/new-5/file", "half made");
   ASSERT_OK(snapshotter_->Cleanup());
   EXPECT_THAT(SnapshotDirs(), ElementsAre(kept));
+  EXPECT_TRUE(snapshotter_->WaitForReclaim(absl::Seconds(30)));
 }
 
 TEST_F(OverlaySnapshotterTest, ReopenReconcilesCrashLeftoversAndKeepsSnapshots) {
@@ -192,6 +198,44 @@ TEST_F(OverlaySnapshotterTest, ReopenReconcilesCrashLeftoversAndKeepsSnapshots) 
   ASSERT_OK(info);
   EXPECT_EQ(info->parent, "base");
   EXPECT_EQ(info->labels, (metadata::Labels{{"l", "v"}}));
+}
+
+TEST_F(OverlaySnapshotterTest, LostDirectoryOfActiveSnapshotIsRecreatedOnOpen) {
+  Layer("base", "", "a", "x");
+  auto mounts = snapshotter_->Prepare("active", "base", {});
+  ASSERT_OK(mounts);
+  std::string upper;
+  for (const std::string& o : mounts->front().options) {
+    if (o.rfind("upperdir=", 0) == 0) upper = o.substr(9);
+  }
+  ASSERT_FALSE(upper.empty());
+  // As if the rename into place never reached the disk.
+  ASSERT_OK(fs::RemoveAll(upper.substr(0, upper.size() - 3)));
+  Open();
+  EXPECT_TRUE(fs::Exists(upper));
+  auto again = snapshotter_->Mounts("active");
+  ASSERT_OK(again);
+  std::string target = NewTarget("recreated");
+  ScopedMount m;
+  ASSERT_OK(m.Mount(*again, target));
+  EXPECT_EQ(ReadFile(target + "/a"), "x");
+}
+
+TEST_F(OverlaySnapshotterTest, RemoveReturnsBeforeABigDirectoryIsDeleted) {
+  auto mounts = snapshotter_->Prepare("big", "", {});
+  ASSERT_OK(mounts);
+  const std::string fs_dir = mounts->front().source;
+  for (int d = 0; d < 20; ++d) {
+    std::string sub = fs_dir + "/d" + std::to_string(d);
+    ASSERT_OK(fs::MakeDir(sub, 0755));
+    for (int f = 0; f < 500; ++f) WriteFile(sub + "/f" + std::to_string(f), "x");
+  }
+  absl::Time start = absl::Now();
+  ASSERT_OK(snapshotter_->Remove("big"));
+  absl::Duration took = absl::Now() - start;
+  EXPECT_LT(took, absl::Milliseconds(500)) << took;
+  EXPECT_FALSE(fs::Exists(fs_dir));
+  EXPECT_TRUE(snapshotter_->WaitForReclaim(absl::Seconds(60)));
 }
 
 TEST_F(OverlaySnapshotterTest, KeysShapedLikePathsStayInsideTheRoot) {

@@ -1,0 +1,136 @@
+#include "snapshotter/reclaimer.h"
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "snapshotter/fs.h"
+#include "spdlog/spdlog.h"
+
+namespace cpp_overlay::snapshotter {
+namespace {
+
+// linux/ioprio.h is not in every libc's headers; these values are ABI.
+constexpr int kIoprioWhoProcess = 1;
+constexpr int kIoprioClassIdle = 3;
+constexpr int kIoprioClassShift = 13;
+
+// Deletion competes with containers for the disk; give it only idle time.
+void LowerThisThreadsPriority() {
+  const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
+  syscall(SYS_ioprio_set, kIoprioWhoProcess, tid,
+          kIoprioClassIdle << kIoprioClassShift);
+  setpriority(PRIO_PROCESS, tid, 19);
+}
+
+}  // namespace
+
+Reclaimer::Reclaimer(std::string trash_dir, uint64_t entries_per_second)
+    : trash_dir_(std::move(trash_dir)), entries_per_second_(entries_per_second) {
+  absl::StatusOr<std::vector<std::string>> entries = fs::ListDir(trash_dir_);
+  {
+    absl::MutexLock lock(&mu_);
+    backlog_ = entries.ok() ? static_cast<int64_t>(entries->size()) : 0;
+    wake_ = backlog_ > 0;
+  }
+  thread_ = std::thread([this] { Run(); });
+}
+
+Reclaimer::~Reclaimer() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+absl::Status Reclaimer::Discard(const std::string& path, absl::string_view name) {
+  uint64_t sequence;
+  {
+    absl::MutexLock lock(&mu_);
+    sequence = ++sequence_;
+  }
+  // Unique even when the same name is discarded twice in one run or across
+  // restarts.
+  std::string target = absl::StrCat(trash_dir_, "/", name, "-",
+                                    absl::ToUnixNanos(absl::Now()), "-", sequence);
+  if (absl::Status s = fs::Rename(path, target); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  ++backlog_;
+  wake_ = true;
+  return absl::OkStatus();
+}
+
+void Reclaimer::Wake() {
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+}
+
+bool Reclaimer::WaitUntilEmpty(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto empty = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return backlog_ == 0; };
+  return mu_.AwaitWithTimeout(absl::Condition(&empty), timeout);
+}
+
+int64_t Reclaimer::Backlog() const {
+  absl::MutexLock lock(&mu_);
+  return backlog_;
+}
+
+void Reclaimer::Run() {
+  LowerThisThreadsPriority();
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ || wake_; };
+      mu_.Await(absl::Condition(&ready));
+      if (stopping_) return;
+      wake_ = false;
+    }
+    DrainOnce();
+  }
+}
+
+void Reclaimer::DrainOnce() {
+  absl::StatusOr<std::vector<std::string>> entries = fs::ListDir(trash_dir_);
+  if (!entries.ok()) {
+    spdlog::error("reclaimer: {}", entries.status().ToString());
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    backlog_ = static_cast<int64_t>(entries->size());
+  }
+  // Pacing: at most entries_per_second_ unlinks per second, checked in
+  // small steps so stopping stays prompt.
+  absl::Time window_start = absl::Now();
+  uint64_t in_window = 0;
+  auto before_each = [&]() -> absl::Status {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return absl::CancelledError("reclaimer stopping");
+    }
+    if (entries_per_second_ == 0) return absl::OkStatus();
+    if (++in_window <= entries_per_second_) return absl::OkStatus();
+    absl::Duration elapsed = absl::Now() - window_start;
+    if (elapsed < absl::Seconds(1)) absl::SleepFor(absl::Seconds(1) - elapsed);
+    window_start = absl::Now();
+    in_window = 1;
+    return absl::OkStatus();
+  };
+  for (const std::string& entry : *entries) {
+    absl::Status s = fs::RemoveAll(absl::StrCat(trash_dir_, "/", entry), before_each);
+    if (absl::IsCancelled(s)) return;
+    if (!s.ok()) {
+      // Left in place; the next wake-up or start retries it.
+      spdlog::error("reclaimer: {}", s.ToString());
+      continue;
+    }
+    absl::MutexLock lock(&mu_);
+    if (backlog_ > 0) --backlog_;
+  }
+}
+
+}  // namespace cpp_overlay::snapshotter

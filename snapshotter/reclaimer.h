@@ -1,0 +1,67 @@
+// Deletes removed snapshot directories in the background, so Remove and
+// Cleanup (which containerd calls while its garbage collector holds a lock
+// every snapshot operation waits on) only rename a directory into
+// <root>/trash and return.
+//
+// The reclaimer thread runs at idle I/O priority and the lowest CPU
+// priority, deletes one trash entry at a time, and resumes whatever is left
+// in trash/ after a restart. An optional rate limit bounds how many
+// filesystem entries it unlinks per second.
+#ifndef CPP_OVERLAY_SNAPSHOTTER_RECLAIMER_H_
+#define CPP_OVERLAY_SNAPSHOTTER_RECLAIMER_H_
+
+#include <cstdint>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/strings/string_view.h"
+
+namespace cpp_overlay::snapshotter {
+
+class Reclaimer {
+ public:
+  // `trash_dir` must exist. `entries_per_second` 0 means no limit.
+  Reclaimer(std::string trash_dir, uint64_t entries_per_second);
+  // Stops the thread; what is left stays in trash/ for the next start.
+  ~Reclaimer();
+
+  Reclaimer(const Reclaimer&) = delete;
+  Reclaimer& operator=(const Reclaimer&) = delete;
+
+  // Moves `path` (a directory on the same filesystem) into the trash under a
+  // unique name and wakes the thread. NotFound when `path` is gone.
+  absl::Status Discard(const std::string& path, absl::string_view name);
+
+  // Wakes the thread to look at trash/ again.
+  void Wake();
+
+  // Blocks until trash/ is empty (or the timeout passes); for tests and
+  // benchmarks. Returns whether it is empty.
+  bool WaitUntilEmpty(absl::Duration timeout);
+
+  // Entries of trash/ not yet deleted.
+  int64_t Backlog() const;
+
+ private:
+  void Run();
+  // Deletes everything in trash/ once; stops early when stopping.
+  void DrainOnce();
+
+  const std::string trash_dir_;
+  const uint64_t entries_per_second_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t backlog_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;
+
+  std::thread thread_;
+};
+
+}  // namespace cpp_overlay::snapshotter
+
+#endif  // CPP_OVERLAY_SNAPSHOTTER_RECLAIMER_H_

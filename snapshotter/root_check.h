@@ -1,0 +1,52 @@
+// What a daemon accepts as its root. The root holds every container's and
+// image's files, so it must be a real directory that belongs to us:
+//   - a symlink is refused (whoever can change the link could point the
+//     daemon at any directory, and deleting stray entries would follow it);
+//   - a root owned by another user is refused (that user could swap what is
+//     inside);
+//   - a root of ours that is group- or world-accessible is accepted and
+//     tightened to 0700 by OverlaySnapshotter::Open (containerd's test suite
+//     and mktemp-made roots are 0777/0700 directories of ours).
+// Header-only so that the check changes no target's sources.
+#ifndef CPP_OVERLAY_SNAPSHOTTER_ROOT_CHECK_H_
+#define CPP_OVERLAY_SNAPSHOTTER_ROOT_CHECK_H_
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "snapshotter/fs.h"
+
+namespace cpp_overlay::snapshotter {
+
+// OK when `root` does not exist yet (Open makes it) or is a directory owned
+// by our effective uid. FailedPrecondition for a symlink, a non-directory,
+// or another owner.
+inline absl::Status CheckRootIsOurs(const std::string& root) {
+  struct stat st;
+  if (lstat(root.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return fs::ErrnoStatus(errno, absl::StrCat("root ", root));
+  }
+  if (S_ISLNK(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "root ", root, " is a symlink; give the directory it points to"));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat("root ", root, " is not a directory"));
+  }
+  if (st.st_uid != geteuid()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "root ", root, " is owned by uid ", st.st_uid, ", not by this daemon (uid ",
+        geteuid(), "); chown it or choose another root"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace cpp_overlay::snapshotter
+
+#endif  // CPP_OVERLAY_SNAPSHOTTER_ROOT_CHECK_H_

@@ -1,0 +1,193 @@
+// The daemon binary as a child process, for tests that kill and restart it:
+// started as `<binary> --address <socket> --root <root>` with extra
+// environment, its stderr in a log file, stopped with SIGKILL or SIGTERM.
+// The destructor kills and reaps a daemon still running, so a failed test
+// leaves no process behind.
+#ifndef CPP_OVERLAY_TESTS_CRASH_DAEMON_PROCESS_H_
+#define CPP_OVERLAY_TESTS_CRASH_DAEMON_PROCESS_H_
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+
+namespace cpp_overlay::testing {
+
+namespace snapshots_v1 = ::containerd::services::snapshots::v1;
+
+// The daemon under test: $CPP_OVERLAY_DAEMON (ctest sets it).
+inline std::string DaemonBinary() {
+  const char* path = std::getenv("CPP_OVERLAY_DAEMON");
+  return path ? path : "";
+}
+
+class DaemonProcess {
+ public:
+  DaemonProcess(std::string binary, std::string root, std::string socket,
+                std::string log_path)
+      : binary_(std::move(binary)),
+        root_(std::move(root)),
+        socket_(std::move(socket)),
+        log_path_(std::move(log_path)) {}
+  ~DaemonProcess() { Kill(); }
+
+  DaemonProcess(const DaemonProcess&) = delete;
+  DaemonProcess& operator=(const DaemonProcess&) = delete;
+
+  // Starts the daemon with `env` added to ours (e.g. CPP_OVERLAY_CRASH_AT).
+  // Its stderr is appended to the log file.
+  absl::Status Start(const std::map<std::string, std::string>& env = {}) {
+    if (pid_ > 0)
+      return absl::FailedPreconditionError("daemon already running");
+    exit_status_ = -1;
+    const char* level = std::getenv("CPP_OVERLAY_TEST_LOG_LEVEL");
+    std::vector<std::string> args = {
+        binary_,       "--address",           socket_, "--root", root_,
+        "--log-level", level ? level : "warn"};
+    // Extra daemon flags, space-separated (e.g. for a sanitizer build).
+    if (const char* extra = std::getenv("CPP_OVERLAY_DAEMON_ARGS")) {
+      for (absl::string_view arg :
+           absl::StrSplit(extra, ' ', absl::SkipEmpty())) {
+        args.emplace_back(arg);
+      }
+    }
+    pid_t pid = fork();
+    if (pid < 0) return absl::InternalError("fork failed");
+    if (pid == 0) {
+      for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+      int fd = open(log_path_.c_str(),
+                    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (fd >= 0) {
+        dup2(fd, STDERR_FILENO);
+        dup2(fd, STDOUT_FILENO);
+      }
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    pid_ = pid;
+    return absl::OkStatus();
+  }
+
+  // Waits until the daemon answers a Stat (it serves only after start-up
+  // reconciliation). FailedPrecondition when it exits first.
+  absl::Status WaitReady(absl::Duration timeout = absl::Seconds(30)) {
+    absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      // A fresh channel per probe: one that failed to connect backs off.
+      auto stub = NewStub();
+      if (!Running()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("daemon exited during start-up, status ", exit_status_,
+                         "; log:\n", Log()));
+      }
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::milliseconds(300));
+      snapshots_v1::StatSnapshotRequest request;
+      request.set_key("cpp-overlay-test-readiness-probe");
+      snapshots_v1::StatSnapshotResponse response;
+      grpc::Status s = stub->Stat(&context, request, &response);
+      if (s.error_code() == grpc::StatusCode::NOT_FOUND)
+        return absl::OkStatus();
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return absl::DeadlineExceededError("daemon did not become ready");
+  }
+
+  // True while the child runs; reaps it (recording its status) when it ended.
+  bool Running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == 0) return true;
+    exit_status_ = status;
+    pid_ = -1;
+    return false;
+  }
+
+  // Waits for the child to end by itself; returns its wait status.
+  int Wait(absl::Duration timeout = absl::Seconds(30)) {
+    absl::Time deadline = absl::Now() + timeout;
+    while (Running() && absl::Now() < deadline)
+      absl::SleepFor(absl::Milliseconds(5));
+    if (Running()) Kill();
+    return exit_status_;
+  }
+
+  // SIGKILL and reap. No-op when not running.
+  void Kill() { Signal(SIGKILL); }
+  // SIGTERM (graceful stop) and reap; returns the wait status.
+  int Terminate() {
+    Signal(SIGTERM);
+    return exit_status_;
+  }
+
+  bool KilledBySigkill() const {
+    return exit_status_ >= 0 && WIFSIGNALED(exit_status_) &&
+           WTERMSIG(exit_status_) == SIGKILL;
+  }
+  int exit_status() const { return exit_status_; }
+
+  std::unique_ptr<snapshots_v1::Snapshots::Stub> NewStub() const {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(16 << 20);
+    args.SetMaxSendMessageSize(16 << 20);
+    // Each start gets a fresh connection; do not wait long for a dead one.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+    return snapshots_v1::Snapshots::NewStub(grpc::CreateCustomChannel(
+        "unix:" + socket_, grpc::InsecureChannelCredentials(), args));
+  }
+
+  std::string Log() const {
+    std::ifstream in(log_path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  const std::string& root() const { return root_; }
+  const std::string& socket() const { return socket_; }
+
+ private:
+  void Signal(int sig) {
+    if (pid_ <= 0) return;
+    kill(pid_, sig);
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    exit_status_ = status;
+    pid_ = -1;
+  }
+
+  const std::string binary_;
+  const std::string root_;
+  const std::string socket_;
+  const std::string log_path_;
+  pid_t pid_ = -1;
+  int exit_status_ = -1;
+};
+
+}  // namespace cpp_overlay::testing
+
+#endif  // CPP_OVERLAY_TESTS_CRASH_DAEMON_PROCESS_H_

@@ -1,0 +1,187 @@
+// Disk full: the daemon's root on a small loop-mounted ext4 that is filled
+// up. Calls that need space fail with UNAVAILABLE and a "No space left"
+// message (server/status.cc says why not RESOURCE_EXHAUSTED), the daemon keeps
+// serving, metadata stays consistent (fsck finds nothing after a clean stop),
+// and everything works again once space is freed. Needs root (losetup, mount).
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/crash/daemon_process.h"
+#include "tests/crash/root_checks.h"
+#include "tests/crash/snapshots_client.h"
+#include "tests/testing/temp_dir.h"
+
+namespace cpp_overlay::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Runs `command` with sh; returns its stdout, or nullopt when it failed.
+std::optional<std::string> Run(const std::string& command) {
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return std::nullopt;
+  std::string out;
+  char buf[256];
+  while (size_t n = fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
+  if (pclose(p) != 0) return std::nullopt;
+  return std::string(absl::StripTrailingAsciiWhitespace(out));
+}
+
+// A small ext4 on a loop device, mounted; unmounted and detached even when
+// the test fails.
+class LoopFilesystem {
+ public:
+  absl::Status Make(const std::string& dir, int megabytes) {
+    image_ = dir + "/disk.img";
+    mount_point_ = dir + "/mnt";
+    if (!Run(absl::StrCat("truncate -s ", megabytes, "M ", image_))) {
+      return absl::InternalError("truncate");
+    }
+    // No blocks reserved for root: the daemon runs as root.
+    if (!Run(absl::StrCat("mkfs.ext4 -q -m 0 -E nodiscard ", image_, " 2>&1"))) {
+      return absl::InternalError("mkfs.ext4");
+    }
+    std::optional<std::string> device = Run("losetup -f --show " + image_);
+    if (!device) return absl::InternalError("losetup");
+    device_ = *device;
+    mkdir(mount_point_.c_str(), 0755);
+    if (mount(device_.c_str(), mount_point_.c_str(), "ext4", 0, nullptr) != 0) {
+      return absl::InternalError(absl::StrCat("mount: ", strerror(errno)));
+    }
+    mounted_ = true;
+    return absl::OkStatus();
+  }
+  ~LoopFilesystem() {
+    if (mounted_) umount2(mount_point_.c_str(), MNT_DETACH);
+    if (!device_.empty()) Run("losetup -d " + device_);
+  }
+  const std::string& mount_point() const { return mount_point_; }
+
+ private:
+  std::string image_, mount_point_, device_;
+  bool mounted_ = false;
+};
+
+// Writes `path` until the filesystem is full.
+void Fill(const std::string& path) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0);
+  std::string block(1 << 16, 'f');
+  while (write(fd, block.data(), block.size()) > 0) {
+  }
+  // Smaller pieces too, down to the last block.
+  while (write(fd, block.data(), 512) > 0) {
+  }
+  fsync(fd);
+  close(fd);
+}
+
+class DiskFullTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(geteuid(), 0u) << "needs root: losetup and mount";
+    ASSERT_FALSE(DaemonBinary().empty()) << "set CPP_OVERLAY_DAEMON to the daemon binary";
+    absl::Status made = fs_.Make(dir_.path(), 64);
+    ASSERT_TRUE(made.ok()) << made;
+    root_ = fs_.mount_point() + "/root";
+    daemon_ = std::make_unique<DaemonProcess>(DaemonBinary(), root_, dir_.path() + "/d.sock",
+                                              dir_.path() + "/daemon.log");
+    ASSERT_TRUE(daemon_->Start().ok());
+    absl::Status ready = daemon_->WaitReady();
+    ASSERT_TRUE(ready.ok()) << ready;
+    client_ = std::make_unique<SnapshotsClient>(daemon_->NewStub());
+  }
+  void TearDown() override {
+    client_.reset();
+    daemon_->Kill();
+    if (HasFailure()) std::cerr << "daemon log:\n" << daemon_->Log();
+  }
+
+  std::vector<std::string> Names() {
+    std::vector<SnapshotsClient::Info> infos;
+    EXPECT_TRUE(client_->List(&infos).ok());
+    std::vector<std::string> names;
+    for (const auto& info : infos) names.push_back(info.name() + "/" + std::to_string(info.kind()));
+    return names;
+  }
+
+  TempDir dir_;
+  LoopFilesystem fs_;
+  std::string root_;
+  std::unique_ptr<DaemonProcess> daemon_;
+  std::unique_ptr<SnapshotsClient> client_;
+};
+
+TEST_F(DiskFullTest, FailsClearlyStaysUpAndRecoversWhenSpaceIsFreed) {
+  std::string fs;
+  ASSERT_TRUE(client_->Prepare("base-a", "", {}, &fs).ok());
+  WriteFile(fs + "/marker", "base");
+  ASSERT_TRUE(client_->Commit("base", "base-a").ok());
+  ASSERT_TRUE(client_->Prepare("active", "base").ok());
+  const std::vector<std::string> before = Names();
+
+  const std::string filler = fs_.mount_point() + "/filler";
+  ASSERT_NO_FATAL_FAILURE(Fill(filler));
+
+  // Creating needs directories: refused with UNAVAILABLE, nothing recorded.
+  int refused = 0;
+  for (int i = 0; i < 20; ++i) {
+    grpc::Status s = client_->Prepare("full-" + std::to_string(i), "base");
+    if (s.ok()) continue;  // a freed block here or there
+    ++refused;
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("No space left on device"));
+    EXPECT_EQ(client_->Stat("full-" + std::to_string(i)).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  EXPECT_GT(refused, 0) << "the filesystem never filled up";
+  // Metadata-only calls until the database itself runs out of room.
+  grpc::Status metadata_error;
+  for (int i = 0; i < 4000 && metadata_error.ok(); ++i) {
+    metadata_error = client_->Update("base", {{"pad" + std::to_string(i % 50),
+                                               std::string(4000, 'p')}});
+  }
+  if (!metadata_error.ok()) {
+    EXPECT_EQ(metadata_error.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << metadata_error.error_message();
+  }
+  // Still serving, and what was there is still there.
+  SnapshotsClient::Info info;
+  ASSERT_TRUE(client_->Stat("base", &info).ok());
+  EXPECT_EQ(ReadFile(fs + "/marker"), "base");
+
+  // Space back: everything works again, without a restart.
+  ASSERT_EQ(unlink(filler.c_str()), 0);
+  sync();
+  grpc::Status s = client_->Prepare("after", "base", {}, &fs);
+  EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  WriteFile(fs + "/marker", "after");
+  s = client_->Commit("after-c", "after");
+  EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  s = client_->Update("base", {{"l", "v"}});
+  EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  EXPECT_TRUE(client_->Remove("after-c").ok());
+  std::vector<std::string> after = Names();
+  EXPECT_EQ(after, before);
+
+  // Consistent on disk: nothing for fsck after a clean stop.
+  client_.reset();
+  ASSERT_TRUE(WIFEXITED(daemon_->Terminate()));
+  absl::StatusOr<std::vector<metadata::Finding>> findings = FsckFindings(root_);
+  ASSERT_TRUE(findings.ok()) << findings.status();
+  EXPECT_TRUE(findings->empty()) << FindingsString(*findings);
+}
+
+}  // namespace
+}  // namespace cpp_overlay::testing

@@ -1,0 +1,257 @@
+#include "snapshotter/fsck.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "metadata/snapshot_store.h"
+#include "snapshotter/fs.h"
+#include "snapshotter/overlay_snapshotter.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace cpp_overlay::snapshotter {
+namespace {
+
+using ::cpp_overlay::testing::StatusIs;
+using ::testing::Contains;
+using ::testing::Field;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAreArray;
+
+std::vector<std::string> Kinds(const FsckReport& report) {
+  std::vector<std::string> kinds;
+  for (const metadata::Finding& f : report.findings) kinds.push_back(f.kind);
+  return kinds;
+}
+
+class FsckTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(geteuid(), 0u) << "the snapshotter chowns and needs root";
+    root_ = dir_.path() + "/root";
+    auto opened = OverlaySnapshotter::Open({.root = root_});
+    ASSERT_OK(opened);
+    auto& s = **opened;
+    // base (committed, a file) <- child (committed) <- work (active);
+    // base <- look (view).
+    ASSERT_OK(s.Prepare("base-a", "", {}));
+    Write(s, "base-a", "file", "hello");
+    ASSERT_OK(s.Commit("base", "base-a", {}));
+    ASSERT_OK(s.Prepare("child-a", "base", {}));
+    ASSERT_OK(s.Commit("child", "child-a", {}));
+    ASSERT_OK(s.Prepare("work", "child", {}));
+    ASSERT_OK(s.View("look", "base", {}));
+  }
+
+  void Write(OverlaySnapshotter& s, const std::string& key, const std::string& file,
+             const std::string& content) {
+    std::ofstream(s.layout().FsDir(Id(s, key)) + "/" + file) << content;
+  }
+  uint64_t Id(OverlaySnapshotter& s, const std::string& key) {
+    // A one-parent view's mounts do not name its own id; the store does.
+    return IdOf(key, &s);
+  }
+  // Id of `key`, through a store opened on the closed root (or the open
+  // snapshotter's layout when given).
+  uint64_t IdOf(const std::string& key, OverlaySnapshotter* open = nullptr) {
+    if (open != nullptr) {
+      auto mounts = open->Mounts(key);
+      if (mounts.ok() && mounts->front().type == "bind") {
+        std::string src = mounts->front().source;
+        return std::stoull(src.substr(src.rfind("/snapshots/") + 11));
+      }
+      for (const auto& o : mounts.ok() ? mounts->front().options : std::vector<std::string>{}) {
+        if (o.rfind("upperdir=", 0) == 0) {
+          std::string up = o.substr(9);
+          return std::stoull(up.substr(up.rfind("/snapshots/") + 11));
+        }
+      }
+      ADD_FAILURE() << "no id for " << key << " while open";
+      return 0;
+    }
+    auto store = metadata::SnapshotStore::Open(root_ + "/metadata");
+    EXPECT_OK(store);
+    auto snapshot = (*store)->Get(key);
+    EXPECT_OK(snapshot);
+    return snapshot->id;
+  }
+
+  // Raw corruption through the fsck repair interface.
+  void Corrupt(const metadata::StoreRepair& change) {
+    auto store = metadata::SnapshotStore::Open(root_ + "/metadata");
+    ASSERT_OK(store);
+    ASSERT_OK((*store)->ApplyRepair(change));
+  }
+  metadata::Snapshot Record(const std::string& key) {
+    auto store = metadata::SnapshotStore::Open(root_ + "/metadata");
+    EXPECT_OK(store);
+    auto snapshot = (*store)->Get(key);
+    EXPECT_OK(snapshot);
+    return *snapshot;
+  }
+
+  // Checks, expects exactly `kinds`, repairs, and returns the repair report;
+  // `left` findings must survive the repair.
+  FsckReport CheckAndRepair(const std::vector<std::string>& kinds,
+                            const std::vector<std::string>& left = {}) {
+    auto report = Fsck({.root = root_});
+    EXPECT_OK(report);
+    EXPECT_THAT(Kinds(*report), UnorderedElementsAreArray(kinds));
+    auto repaired = Fsck({.root = root_, .repair = true});
+    EXPECT_OK(repaired);
+    EXPECT_EQ(repaired->repaired_count(), static_cast<int>(kinds.size() - left.size()));
+    auto after = Fsck({.root = root_});
+    EXPECT_OK(after);
+    EXPECT_THAT(Kinds(*after), UnorderedElementsAreArray(left));
+    return *repaired;
+  }
+
+  testing::TempDir dir_;
+  std::string root_;
+};
+
+TEST_F(FsckTest, FreshRootIsClean) {
+  auto report = Fsck({.root = root_});
+  ASSERT_OK(report);
+  EXPECT_TRUE(report->clean()) << report->findings.front().kind;
+  EXPECT_EQ(report->snapshots, 4);
+}
+
+TEST_F(FsckTest, RefusesWhileADaemonHoldsTheRoot) {
+  auto open = OverlaySnapshotter::Open({.root = root_});
+  ASSERT_OK(open);
+  EXPECT_THAT(Fsck({.root = root_}), StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST_F(FsckTest, RefusesADirectoryThatIsNotARoot) {
+  EXPECT_THAT(Fsck({.root = dir_.path()}), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Fsck({.root = dir_.path() + "/missing"}), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_FALSE(fs::Exists(dir_.path() + "/metadata")) << "fsck must not create a database";
+}
+
+TEST_F(FsckTest, StrayTemporaryAndUnknownEntriesAreRemoved) {
+  ASSERT_OK(fs::MakeDir(root_ + "/snapshots/4242", 0700));
+  ASSERT_OK(fs::MakeDir(root_ + "/snapshots/4242/fs", 0755));
+  ASSERT_OK(fs::MakeDir(root_ + "/snapshots/new-4243", 0700));
+  std::ofstream(root_ + "/snapshots/junk") << "x";
+  CheckAndRepair({"stray-directory", "temporary-leftover", "unknown-entry"});
+  EXPECT_FALSE(fs::Exists(root_ + "/snapshots/4242"));
+  EXPECT_FALSE(fs::Exists(root_ + "/snapshots/new-4243"));
+  EXPECT_FALSE(fs::Exists(root_ + "/snapshots/junk"));
+}
+
+TEST_F(FsckTest, MissingFilesOfACommittedLayerAreReportedNotInvented) {
+  ASSERT_OK(fs::RemoveAll(root_ + "/snapshots/" + std::to_string(IdOf("child")) + "/fs"));
+  CheckAndRepair({"missing-fs"}, {"missing-fs"});
+}
+
+TEST_F(FsckTest, MissingDirectoryOfAnActiveSnapshotIsReported) {
+  ASSERT_OK(fs::RemoveAll(root_ + "/snapshots/" + std::to_string(IdOf("work"))));
+  CheckAndRepair({"missing-directory"}, {"missing-directory"});
+}
+
+TEST_F(FsckTest, MissingWorkAndViewDirectoriesAreMadeAgain) {
+  ASSERT_OK(fs::RemoveAll(root_ + "/snapshots/" + std::to_string(IdOf("work")) + "/work"));
+  ASSERT_OK(fs::RemoveAll(root_ + "/snapshots/" + std::to_string(IdOf("look"))));
+  CheckAndRepair({"missing-work", "missing-directory"});
+  EXPECT_TRUE(fs::Exists(root_ + "/snapshots/" + std::to_string(IdOf("look")) + "/fs"));
+}
+
+TEST_F(FsckTest, AFileInPlaceOfADirectoryIsReported) {
+  const std::string fs_dir = root_ + "/snapshots/" + std::to_string(IdOf("look")) + "/fs";
+  ASSERT_OK(fs::RemoveAll(fs_dir));
+  std::ofstream(fs_dir) << "not a directory";
+  CheckAndRepair({"not-a-directory"}, {"not-a-directory"});
+}
+
+TEST_F(FsckTest, IdIndexDriftIsRebuiltFromTheRecords) {
+  metadata::StoreRepair change;
+  change.delete_ids.push_back(IdOf("child"));  // missing-id-index
+  change.put_ids.emplace_back(777, "nobody");  // stale-id-index (and next id behind)
+  Corrupt(change);
+  CheckAndRepair({"missing-id-index", "stale-id-index", "next-id-behind"});
+  // The snapshot can be removed again, which reads the id index.
+  auto open = OverlaySnapshotter::Open({.root = root_});
+  ASSERT_OK(open);
+  ASSERT_OK((*open)->Remove("work"));
+  ASSERT_OK((*open)->Remove("child"));
+}
+
+TEST_F(FsckTest, ChildrenIndexDriftIsRebuiltFromTheRecords) {
+  metadata::StoreRepair change;
+  // child's entry under base is lost: base could be removed under it.
+  change.delete_children.emplace_back(IdOf("base"), IdOf("child"));
+  // A child that does not exist keeps work's parent from ever going.
+  change.put_children.emplace_back(IdOf("child"), 31337);
+  Corrupt(change);
+  CheckAndRepair({"missing-child-index", "stale-child-index"});
+  auto open = OverlaySnapshotter::Open({.root = root_});
+  ASSERT_OK(open);
+  EXPECT_THAT((*open)->Remove("base"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_OK((*open)->Remove("work"));
+  ASSERT_OK((*open)->Remove("child"));
+}
+
+TEST_F(FsckTest, DanglingParentIsReported) {
+  metadata::Snapshot orphan = Record("work");
+  orphan.info.parent = "gone";
+  metadata::StoreRepair change;
+  change.put_records.push_back(orphan);
+  Corrupt(change);
+  // Its children-index entry under child now matches no record either.
+  CheckAndRepair({"dangling-parent", "stale-child-index"}, {"dangling-parent"});
+}
+
+TEST_F(FsckTest, ParentThatIsNotCommittedAndWrongAncestorsAreReported) {
+  metadata::Snapshot look = Record("look");
+  look.info.parent = "work";  // an active snapshot
+  metadata::StoreRepair change;
+  change.put_records.push_back(look);
+  Corrupt(change);
+  auto report = Fsck({.root = root_});
+  ASSERT_OK(report);
+  EXPECT_THAT(Kinds(*report), Contains("parent-not-committed"));
+  EXPECT_THAT(Kinds(*report), Contains("ancestor-mismatch"));
+}
+
+TEST_F(FsckTest, UsageRecordsAreMeasuredAgain) {
+  metadata::Snapshot base = Record("base");
+  base.usage.size = -1;
+  metadata::Snapshot work = Record("work");
+  work.usage.inodes = 5;  // usage on an active snapshot
+  metadata::StoreRepair change;
+  change.put_records = {base, work};
+  Corrupt(change);
+  CheckAndRepair({"bad-usage", "bad-usage", "usage-drift"});
+  EXPECT_GT(Record("base").usage.inodes, 1);
+  EXPECT_EQ(Record("work").usage.inodes, 0);
+}
+
+TEST_F(FsckTest, FilesWrittenIntoACommittedLayerShowAsUsageDrift) {
+  std::ofstream(root_ + "/snapshots/" + std::to_string(IdOf("child")) + "/fs/late")
+      << std::string(100000, 'x');
+  CheckAndRepair({"usage-drift"});
+}
+
+TEST_F(FsckTest, LooseRootModeIsTightened) {
+  ASSERT_OK(fs::Chmod(root_, 0755));
+  CheckAndRepair({"root-permissions"});
+  struct stat st;
+  ASSERT_EQ(stat(root_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+}
+
+TEST_F(FsckTest, SymlinkRootIsRefused) {
+  const std::string link = dir_.path() + "/link";
+  ASSERT_EQ(symlink(root_.c_str(), link.c_str()), 0);
+  EXPECT_THAT(Fsck({.root = link}), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+}  // namespace
+}  // namespace cpp_overlay::snapshotter
