@@ -68,12 +68,23 @@ absl::StatusOr<uint64_t> RecoverNextId(rocksdb::DB& db) {
   return next;
 }
 
+// Discards RocksDB's info log instead of writing the LOG file on the root's
+// filesystem: once a LOG write fails for lack of space, Debian's RocksDB
+// (built with assertions) aborts the daemon on the next log line. Failures
+// still reach callers as statuses.
+class NoInfoLog : public rocksdb::Logger {
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char*, va_list) override {}
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(
     const std::string& path) {
   rocksdb::Options options;
   options.create_if_missing = true;
+  options.info_log = std::make_shared<NoInfoLog>();
   options.keep_log_file_num = 4;
   options.max_log_file_size = 4 << 20;
   // Never recycle WAL files: an appending fdatasync also commits the
@@ -83,10 +94,10 @@ absl::StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(
   // Write and sync latency and stall time, for metrics (SnapshotStore::Stats).
   options.statistics = rocksdb::CreateDBStatistics();
   // Small memtables and cache: metadata records are a few hundred bytes.
-  options.write_buffer_size = 8 << 20;
+  options.write_buffer_size = 4 << 20;
   options.max_write_buffer_number = 2;
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(8 << 20);
+  table.block_cache = rocksdb::NewLRUCache(4 << 20);
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* raw = nullptr;
@@ -289,12 +300,14 @@ absl::StatusOr<uint64_t> SnapshotStore::WriteLocked(rocksdb::WriteBatch& batch,
     // A failed log write (disk full) stops RocksDB's writes until resumed;
     // resume once space may be back, so the daemon recovers without a
     // restart.
+    // Busy: RocksDB is recovering by itself (it polls for free space); the
+    // write below then answers the stored error until it has.
     rocksdb::Status r = db_->Resume();
-    if (!r.ok()) {
+    if (!r.ok() && !r.IsBusy()) {
       return FromRocksDB(r, absl::StrCat(what, " snapshot ", QuoteKey(key),
                                          ": resume after a failed write"));
     }
-    needs_resume_ = false;
+    if (r.ok()) needs_resume_ = false;
   }
   rocksdb::Status s = db_->Write(UnsyncedWrite(), &batch);
   if (!s.ok()) {

@@ -25,10 +25,10 @@ std::string IdsString(const std::vector<uint64_t>& ids) {
 
 StoreCheck CheckStore(const StoreDump& dump) {
   StoreCheck check;
-  auto report = [&check](std::string kind, std::string object, std::string detail,
-                         std::string repair = "") {
-    check.findings.push_back(
-        {std::move(kind), std::move(object), std::move(detail), std::move(repair)});
+  auto report = [&check](std::string kind, std::string object,
+                         std::string detail, std::string repair = "") {
+    check.findings.push_back({std::move(kind), std::move(object),
+                              std::move(detail), std::move(repair)});
   };
 
   // Decodable records by key, and which keys claim each id.
@@ -80,10 +80,9 @@ StoreCheck CheckStore(const StoreDump& dump) {
     if (it != id_index.end() && it->second == key) continue;
     if (by_id[s->id].size() > 1) continue;  // duplicate-id: nothing is safe
     report("missing-id-index", SnapshotObject(key),
-           it == id_index.end()
-               ? absl::StrCat("no index entry for id ", s->id)
-               : absl::StrCat("index entry for id ", s->id, " names ",
-                              QuoteKey(it->second)),
+           it == id_index.end() ? absl::StrCat("no index entry for id ", s->id)
+                                : absl::StrCat("index entry for id ", s->id,
+                                               " names ", QuoteKey(it->second)),
            "write the index entry");
     check.repair.put_ids.emplace_back(s->id, key);
   }
@@ -94,14 +93,16 @@ StoreCheck CheckStore(const StoreDump& dump) {
     if (s->info.parent.empty()) {
       if (!s->ancestor_ids.empty()) {
         report("ancestor-mismatch", SnapshotObject(key),
-               absl::StrCat("no parent but ancestor ids ", IdsString(s->ancestor_ids)));
+               absl::StrCat("no parent but ancestor ids ",
+                            IdsString(s->ancestor_ids)));
       }
       continue;
     }
     auto p = by_key.find(s->info.parent);
     if (p == by_key.end()) {
-      report("dangling-parent", SnapshotObject(key),
-             absl::StrCat("parent ", QuoteKey(s->info.parent), " does not exist"));
+      report(
+          "dangling-parent", SnapshotObject(key),
+          absl::StrCat("parent ", QuoteKey(s->info.parent), " does not exist"));
       continue;
     }
     const Snapshot& parent = *p->second;
@@ -111,7 +112,8 @@ StoreCheck CheckStore(const StoreDump& dump) {
                           KindName(parent.info.kind)));
     }
     std::vector<uint64_t> chain = {parent.id};
-    chain.insert(chain.end(), parent.ancestor_ids.begin(), parent.ancestor_ids.end());
+    chain.insert(chain.end(), parent.ancestor_ids.begin(),
+                 parent.ancestor_ids.end());
     if (chain != s->ancestor_ids) {
       report("ancestor-mismatch", SnapshotObject(key),
              absl::StrCat("ancestor ids ", IdsString(s->ancestor_ids),
@@ -125,15 +127,17 @@ StoreCheck CheckStore(const StoreDump& dump) {
     if (actual_children.count(edge) != 0) continue;
     const Snapshot* child = by_id[edge.second].front();
     report("missing-child-index", SnapshotObject(child->info.name),
-           absl::StrCat("no children index entry ", edge.first, " -> ", edge.second,
-                        ": its parent could be removed under it"),
+           absl::StrCat("no children index entry ", edge.first, " -> ",
+                        edge.second, ": its parent could be removed under it"),
            "write the index entry");
     check.repair.put_children.push_back(edge);
   }
   for (const auto& edge : actual_children) {
     if (expected_children.count(edge) != 0) continue;
-    report("stale-child-index", absl::StrCat("children index ", edge.first, " -> ", edge.second),
-           "no snapshot with that id has that parent: its parent cannot be removed",
+    report("stale-child-index",
+           absl::StrCat("children index ", edge.first, " -> ", edge.second),
+           "no snapshot with that id has that parent: its parent cannot be "
+           "removed",
            "delete the index entry");
     check.repair.delete_children.push_back(edge);
   }
@@ -141,8 +145,9 @@ StoreCheck CheckStore(const StoreDump& dump) {
   // The id counter: ids are never reused, so it must be above every id.
   if (!dump.next_id || *dump.next_id <= max_id) {
     report("next-id-behind", "next id",
-           dump.next_id ? absl::StrCat(*dump.next_id, " is not above id ", max_id)
-                        : std::string("missing"),
+           dump.next_id
+               ? absl::StrCat(*dump.next_id, " is not above id ", max_id)
+               : std::string("missing"),
            absl::StrCat("set it to ", max_id + 1));
     check.repair.next_id = max_id + 1;
   }
@@ -162,11 +167,13 @@ StoreCheck CheckStore(const StoreDump& dump) {
       fixed.usage = Usage{};
       check.repair.put_records.push_back(std::move(fixed));
     }
-    // Committed ones are re-measured by snapshotter/fsck.cc, which has the files.
+    // Committed ones are re-measured by snapshotter/fsck.cc, which has the
+    // files.
   }
 
   for (const std::string& key : dump.unknown_keys) {
-    report("unknown-key", absl::StrCat("key \"", absl::CHexEscape(key.substr(0, 64)), "\""),
+    report("unknown-key",
+           absl::StrCat("key \"", absl::CHexEscape(key.substr(0, 64)), "\""),
            "fits no known key layout");
   }
   return check;

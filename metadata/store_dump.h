@@ -23,10 +23,10 @@ struct StoreDump {
     // DataLoss when the value does not decode.
     absl::StatusOr<Snapshot> snapshot;
   };
-  std::vector<Record> records;                           // "s/" entries
-  std::vector<std::pair<uint64_t, std::string>> ids;     // "i/" id -> key
-  std::vector<std::pair<uint64_t, uint64_t>> children;   // "c/" parent, child
-  std::optional<uint64_t> next_id;                       // "m/next_id"
+  std::vector<Record> records;                          // "s/" entries
+  std::vector<std::pair<uint64_t, std::string>> ids;    // "i/" id -> key
+  std::vector<std::pair<uint64_t, uint64_t>> children;  // "c/" parent, child
+  std::optional<uint64_t> next_id;                      // "m/next_id"
   // Keys that fit no layout (including malformed "i/", "c/", "m/" keys).
   std::vector<std::string> unknown_keys;
 };

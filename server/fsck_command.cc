@@ -10,7 +10,8 @@ namespace cpp_overlay::server {
 
 int RunFsck(const FsckFlags& flags) {
   if (flags.root.empty() || flags.root[0] != '/') {
-    std::fprintf(stderr, "fsck: root \"%s\" must be an absolute path\n", flags.root.c_str());
+    std::fprintf(stderr, "fsck: root \"%s\" must be an absolute path\n",
+                 flags.root.c_str());
     return kFsckError;
   }
   absl::StatusOr<snapshotter::FsckReport> report =
@@ -28,7 +29,8 @@ int RunFsck(const FsckFlags& flags) {
   for (size_t i = 0; i < report->findings.size(); ++i) {
     if (!report->repaired[i]) continue;
     const metadata::Finding& f = report->findings[i];
-    std::printf("repaired %s %s: %s\n", f.kind.c_str(), f.object.c_str(), f.repair.c_str());
+    std::printf("repaired %s %s: %s\n", f.kind.c_str(), f.object.c_str(),
+                f.repair.c_str());
   }
   const int findings = static_cast<int>(report->findings.size());
   const int repaired = report->repaired_count();

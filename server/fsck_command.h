@@ -14,10 +14,12 @@ struct FsckFlags {
 };
 
 // Exit codes.
-inline constexpr int kFsckClean = 0;     // no finding
-inline constexpr int kFsckFindings = 1;  // findings left (not repaired, or not safely repairable)
+inline constexpr int kFsckClean = 0;  // no finding
+inline constexpr int kFsckFindings =
+    1;  // findings left (not repaired, or not safely repairable)
 inline constexpr int kFsckRepaired = 2;  // every finding repaired
-inline constexpr int kFsckError = 3;     // could not check: no root, a daemon holds it, I/O error
+inline constexpr int kFsckError =
+    3;  // could not check: no root, a daemon holds it, I/O error
 
 // Runs fsck on `flags.root`; refuses (kFsckError) while a daemon holds it.
 // Output, one line each:

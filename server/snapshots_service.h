@@ -14,8 +14,10 @@ namespace cpp_overlay::server {
 class SnapshotsService final
     : public ::containerd::services::snapshots::v1::Snapshots::Service {
  public:
-  // List streams Info in batches of this many, as containerd's own service.
-  static constexpr int kListBatchSize = 100;
+  // List streams Info in batches of at most this many (containerd's own
+  // service sends 100; every stream write costs a round of flow control, and
+  // containerd's client takes any batch up to its 16 MiB message limit).
+  static constexpr int kListBatchSize = 1000;
 
   // `snapshotter` and `metrics` (may be null) must outlive the service.
   explicit SnapshotsService(snapshotter::Snapshotter* snapshotter,

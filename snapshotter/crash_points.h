@@ -30,16 +30,16 @@ namespace cpp_overlay::snapshotter {
 //   create.* : Prepare and View.  remove.*, commit.*, update.*, cleanup.*:
 //   the operations of the same name.
 inline constexpr const char* kCrashPoints[] = {
-    "create.after_temp_dir",    // new-<id>/{fs,work} made, not renamed
-    "create.after_rename",      // <id> in place, metadata not written
-    "create.after_metadata",    // metadata written, reply not sent
-    "commit.after_usage",       // usage measured, metadata not written
-    "commit.after_metadata",    // committed, reply not sent
-    "remove.after_metadata",    // record gone, directory still there
-    "remove.after_delete",      // directory deleted, reply not sent
-    "update.after_metadata",    // labels written, reply not sent
-    "cleanup.after_list",       // orphans found, none removed
-    "cleanup.after_remove_one", // first orphan removed, the rest not
+    "create.after_temp_dir",     // new-<id>/{fs,work} made, not renamed
+    "create.after_rename",       // <id> in place, metadata not written
+    "create.after_metadata",     // metadata written, reply not sent
+    "commit.after_usage",        // usage measured, metadata not written
+    "commit.after_metadata",     // committed, reply not sent
+    "remove.after_metadata",     // record gone, directory still there
+    "remove.after_delete",       // directory deleted, reply not sent
+    "update.after_metadata",     // labels written, reply not sent
+    "cleanup.after_list",        // orphans found, none removed
+    "cleanup.after_remove_one",  // first orphan removed, the rest not
 };
 
 namespace crash_points_internal {

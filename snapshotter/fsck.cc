@@ -54,20 +54,22 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
     return fs::ErrnoStatus(errno, absl::StrCat("root ", layout.Root()));
   }
   if (S_ISLNK(root_st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("root ", layout.Root(), " is a symlink; give the real path"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "root ", layout.Root(), " is a symlink; give the real path"));
   }
   if (EntryAt(layout.MetadataDir()) != Entry::kDirectory) {
-    return absl::NotFoundError(absl::StrCat(
-        "root ", layout.Root(), " has no metadata directory: not a cpp-overlay root"));
+    return absl::NotFoundError(
+        absl::StrCat("root ", layout.Root(),
+                     " has no metadata directory: not a cpp-overlay root"));
   }
   absl::StatusOr<std::unique_ptr<metadata::SnapshotStore>> store =
       metadata::SnapshotStore::Open(layout.MetadataDir());
   if (!store.ok()) {
     if (absl::IsUnavailable(store.status())) {
-      return absl::UnavailableError(absl::StrCat(
-          "root ", layout.Root(), " is in use by a running daemon; stop it first (",
-          store.status().message(), ")"));
+      return absl::UnavailableError(
+          absl::StrCat("root ", layout.Root(),
+                       " is in use by a running daemon; stop it first (",
+                       store.status().message(), ")"));
     }
     return store.status();
   }
@@ -88,14 +90,15 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
   }
   auto add = [&report](std::string kind, std::string object, std::string detail,
                        std::string repair = "") {
-    report.findings.push_back(
-        {std::move(kind), std::move(object), std::move(detail), std::move(repair)});
+    report.findings.push_back({std::move(kind), std::move(object),
+                               std::move(detail), std::move(repair)});
     return report.findings.size() - 1;
   };
 
   if (root_st.st_uid != geteuid()) {
     add("root-permissions", absl::StrCat("root ", layout.Root()),
-        absl::StrCat("owned by uid ", root_st.st_uid, ", not by us (uid ", geteuid(), ")"));
+        absl::StrCat("owned by uid ", root_st.st_uid, ", not by us (uid ",
+                     geteuid(), ")"));
   } else if ((root_st.st_mode & 07777) != kRootMode) {
     size_t f = add("root-permissions", absl::StrCat("root ", layout.Root()),
                    absl::StrFormat("mode %04o", root_st.st_mode & 07777),
@@ -110,7 +113,8 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
     if (!record.snapshot.ok()) continue;
     const metadata::Snapshot& s = *record.snapshot;
     known[s.id] = &s;
-    const std::string object = absl::StrCat("snapshot ", metadata::QuoteKey(record.key));
+    const std::string object =
+        absl::StrCat("snapshot ", metadata::QuoteKey(record.key));
     const std::string dir = layout.SnapshotDir(s.id);
     const std::string fs_dir = layout.FsDir(s.id);
     const bool view = s.info.kind == Kind::kView;
@@ -118,21 +122,26 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
     Entry fs_entry = EntryAt(fs_dir);
     if (dir_entry == Entry::kOther || fs_entry == Entry::kOther) {
       add("not-a-directory", object,
-          absl::StrCat(dir_entry == Entry::kOther ? dir : fs_dir, " is not a directory"));
+          absl::StrCat(dir_entry == Entry::kOther ? dir : fs_dir,
+                       " is not a directory"));
       continue;
     }
     if (dir_entry == Entry::kMissing || fs_entry == Entry::kMissing) {
       const bool whole = dir_entry == Entry::kMissing;
-      size_t f = add(whole ? "missing-directory" : "missing-fs", object,
-                     absl::StrCat(whole ? dir : fs_dir, " of ", KindName(s.info.kind),
-                                  " snapshot ", s.id, " is missing",
-                                  view ? "" : ": its files are lost; remove the snapshot "
-                                              "through containerd"),
-                     view ? "make it again, empty" : "");
+      size_t f =
+          add(whole ? "missing-directory" : "missing-fs", object,
+              absl::StrCat(whole ? dir : fs_dir, " of ", KindName(s.info.kind),
+                           " snapshot ", s.id, " is missing",
+                           view ? ""
+                                : ": its files are lost; remove the snapshot "
+                                  "through containerd"),
+              view ? "make it again, empty" : "");
       if (view) {
         steps.push_back({f, [dir, fs_dir, whole] {
                            if (whole) {
-                             if (absl::Status st = fs::MakeDir(dir, kSnapshotDirMode); !st.ok()) {
+                             if (absl::Status st =
+                                     fs::MakeDir(dir, kSnapshotDirMode);
+                                 !st.ok()) {
                                return st;
                              }
                            }
@@ -145,22 +154,26 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
       const std::string work = layout.WorkDir(s.id);
       Entry work_entry = EntryAt(work);
       if (work_entry == Entry::kOther) {
-        add("not-a-directory", object, absl::StrCat(work, " is not a directory"));
+        add("not-a-directory", object,
+            absl::StrCat(work, " is not a directory"));
       } else if (work_entry == Entry::kMissing) {
-        size_t f = add("missing-work", object, absl::StrCat(work, " is missing"),
-                       "make it again, empty");
+        size_t f =
+            add("missing-work", object, absl::StrCat(work, " is missing"),
+                "make it again, empty");
         steps.push_back({f, [work] { return fs::MakeDir(work, kWorkMode); }});
       }
     }
     if (s.info.kind == Kind::kCommitted) {
       absl::StatusOr<metadata::Usage> measured = DiskUsage(fs_dir);
       if (!measured.ok()) return measured.status();
-      if (measured->size != s.usage.size || measured->inodes != s.usage.inodes) {
-        size_t f = add("usage-drift", object,
-                       absl::StrCat("recorded size ", s.usage.size, ", inodes ",
-                                    s.usage.inodes, "; files have size ", measured->size,
-                                    ", inodes ", measured->inodes),
-                       "record the measured usage");
+      if (measured->size != s.usage.size ||
+          measured->inodes != s.usage.inodes) {
+        size_t f =
+            add("usage-drift", object,
+                absl::StrCat("recorded size ", s.usage.size, ", inodes ",
+                             s.usage.inodes, "; files have size ",
+                             measured->size, ", inodes ", measured->inodes),
+                "record the measured usage");
         metadata::Snapshot fixed = s;
         fixed.usage = *measured;
         check.repair.put_records.push_back(std::move(fixed));
@@ -171,7 +184,8 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
 
   // Entries under snapshots/ that no record owns.
   if (EntryAt(layout.SnapshotsDir()) == Entry::kDirectory) {
-    absl::StatusOr<std::vector<std::string>> entries = fs::ListDir(layout.SnapshotsDir());
+    absl::StatusOr<std::vector<std::string>> entries =
+        fs::ListDir(layout.SnapshotsDir());
     if (!entries.ok()) return entries.status();
     std::sort(entries->begin(), entries->end());
     for (const std::string& entry : *entries) {
@@ -181,17 +195,19 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
       const std::string path = absl::StrCat(layout.SnapshotsDir(), "/", entry);
       size_t f;
       if (final_name) {
-        f = add("stray-directory", path, "no snapshot has this id", "remove it");
+        f = add("stray-directory", path, "no snapshot has this id",
+                "remove it");
       } else if (id) {
-        f = add("temporary-leftover", path, "a create that did not finish", "remove it");
+        f = add("temporary-leftover", path, "a create that did not finish",
+                "remove it");
       } else {
         f = add("unknown-entry", path, "not a snapshot directory", "remove it");
       }
       steps.push_back({f, [path] { return fs::RemoveAll(path); }});
     }
   } else {
-    add("missing-directory", layout.SnapshotsDir(), "the snapshots directory is missing",
-        "make it again");
+    add("missing-directory", layout.SnapshotsDir(),
+        "the snapshots directory is missing", "make it again");
     std::string dir = layout.SnapshotsDir();
     steps.push_back({report.findings.size() - 1,
                      [dir] { return fs::MakeDir(dir, kSnapshotDirMode); }});

@@ -7,9 +7,9 @@
 //                       made again empty; otherwise reported only
 //   missing-fs          <id>/fs missing: as missing-directory
 //   missing-work        <id>/work of an active snapshot missing (made again)
-//   not-a-directory     <id>, <id>/fs or <id>/work is a file or symlink (report)
-//   temporary-leftover  new-<id> of a create a crash interrupted (removed)
-//   stray-directory     <id> that metadata does not know (removed)
+//   not-a-directory     <id>, <id>/fs or <id>/work is a file or symlink
+//   (report) temporary-leftover  new-<id> of a create a crash interrupted
+//   (removed) stray-directory     <id> that metadata does not know (removed)
 //   unknown-entry       any other name under snapshots/ (removed)
 //   usage-drift         recorded usage of a committed snapshot differs from
 //                       its files (recorded again)

@@ -37,12 +37,14 @@ inline absl::Status CheckRootIsOurs(const std::string& root) {
         "root ", root, " is a symlink; give the directory it points to"));
   }
   if (!S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat("root ", root, " is not a directory"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("root ", root, " is not a directory"));
   }
   if (st.st_uid != geteuid()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "root ", root, " is owned by uid ", st.st_uid, ", not by this daemon (uid ",
-        geteuid(), "); chown it or choose another root"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("root ", root, " is owned by uid ", st.st_uid,
+                     ", not by this daemon (uid ", geteuid(),
+                     "); chown it or choose another root"));
   }
   return absl::OkStatus();
 }

@@ -87,6 +87,11 @@ std::string OpName(Op op) {
   return "";
 }
 
+// Names the case in test listings (and so in ctest's test names).
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.spec << " " << OpName(c.op);
+}
+
 std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
   std::string name = std::string(info.param.spec) + "_" + OpName(info.param.op);
   for (char& c : name) {
@@ -113,6 +118,7 @@ class CrashPointTest : public ::testing::TestWithParam<Case> {
   }
 
   void TearDown() override {
+    if (daemon_ == nullptr) return;
     daemon_->Kill();
     if (HasFailure()) std::cerr << "daemon log:\n" << daemon_->Log();
   }
@@ -259,7 +265,7 @@ TEST_P(CrashPointTest, CrashLeavesARootThatReconcilesToAllOrNothing) {
   ASSERT_NO_FATAL_FAILURE(StartAndConnect());
   ASSERT_NO_FATAL_FAILURE(MakeBaseState());
   client_.reset();  // an idle sync channel would delay the stop by its 5 s poll
-  ASSERT_TRUE(WIFEXITED(daemon_->Terminate()));
+  ASSERT_EQ(daemon_->Terminate(), 0);
 
   // 2. Crash exactly at the point.
   if (c.op == Op::kStartup) {
@@ -293,7 +299,7 @@ TEST_P(CrashPointTest, CrashLeavesARootThatReconcilesToAllOrNothing) {
 
   // 5. After reconciliation and a clean stop, fsck finds nothing.
   client_.reset();  // an idle sync channel would delay the stop by its 5 s poll
-  ASSERT_TRUE(WIFEXITED(daemon_->Terminate()));
+  ASSERT_EQ(daemon_->Terminate(), 0);
   findings = FsckFindings(root_);
   ASSERT_TRUE(findings.ok()) << findings.status();
   EXPECT_TRUE(findings->empty()) << "after restart:\n"

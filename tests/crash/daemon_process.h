@@ -32,10 +32,16 @@ namespace cpp_overlay::testing {
 
 namespace snapshots_v1 = ::containerd::services::snapshots::v1;
 
-// The daemon under test: $CPP_OVERLAY_DAEMON (ctest sets it).
+// The daemon under test: $CPP_OVERLAY_DAEMON, else the one this test was
+// built with (CPP_OVERLAY_DAEMON_PATH, set by tests/crash/CMakeLists.txt).
 inline std::string DaemonBinary() {
   const char* path = std::getenv("CPP_OVERLAY_DAEMON");
-  return path ? path : "";
+  if (path != nullptr && *path != '\0') return path;
+#ifdef CPP_OVERLAY_DAEMON_PATH
+  return CPP_OVERLAY_DAEMON_PATH;
+#else
+  return "";
+#endif
 }
 
 class DaemonProcess {

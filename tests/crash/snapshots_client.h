@@ -165,7 +165,8 @@ class SnapshotsClient {
     std::string lower;
     for (const std::string& o : m.options()) {
       if (absl::StartsWith(o, "upperdir=")) return o.substr(9);
-      if (absl::StartsWith(o, "lowerdir=")) lower = o.substr(9, o.find(':') - 9);
+      if (absl::StartsWith(o, "lowerdir="))
+        lower = o.substr(9, o.find(':') - 9);
     }
     return lower;  // a view: its nearest layer
   }

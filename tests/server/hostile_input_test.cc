@@ -75,7 +75,8 @@ class HostileInputTest : public ::testing::Test {
         "unix:" + socket_, grpc::InsecureChannelCredentials(), args));
   }
 
-  grpc::Status Prepare(const std::string& key, const std::string& parent, const Labels& labels = {},
+  grpc::Status Prepare(const std::string& key, const std::string& parent,
+                       const Labels& labels = {},
                        v1::PrepareSnapshotResponse* response = nullptr) {
     grpc::ClientContext context;
     v1::PrepareSnapshotRequest request;
@@ -85,7 +86,8 @@ class HostileInputTest : public ::testing::Test {
     v1::PrepareSnapshotResponse ignored;
     return stub_->Prepare(&context, request, response ? response : &ignored);
   }
-  grpc::Status View(const std::string& key, const std::string& parent, const Labels& labels = {}) {
+  grpc::Status View(const std::string& key, const std::string& parent,
+                    const Labels& labels = {}) {
     grpc::ClientContext context;
     v1::ViewSnapshotRequest request;
     request.set_key(key);
@@ -94,7 +96,8 @@ class HostileInputTest : public ::testing::Test {
     v1::ViewSnapshotResponse response;
     return stub_->View(&context, request, &response);
   }
-  grpc::Status Commit(const std::string& name, const std::string& key, const Labels& labels = {},
+  grpc::Status Commit(const std::string& name, const std::string& key,
+                      const Labels& labels = {},
                       const std::string& parent = "") {
     grpc::ClientContext context;
     v1::CommitSnapshotRequest request;
@@ -127,15 +130,18 @@ class HostileInputTest : public ::testing::Test {
     request.set_key(key);
     return stub_->Mounts(&context, request, response);
   }
-  grpc::Status Update(const v1::Info& info, const std::vector<std::string>& paths) {
+  grpc::Status Update(const v1::Info& info,
+                      const std::vector<std::string>& paths) {
     grpc::ClientContext context;
     v1::UpdateSnapshotRequest request;
     *request.mutable_info() = info;
-    for (const std::string& p : paths) request.mutable_update_mask()->add_paths(p);
+    for (const std::string& p : paths)
+      request.mutable_update_mask()->add_paths(p);
     v1::UpdateSnapshotResponse response;
     return stub_->Update(&context, request, &response);
   }
-  grpc::Status List(const std::vector<std::string>& filters, std::vector<v1::Info>* infos) {
+  grpc::Status List(const std::vector<std::string>& filters,
+                    std::vector<v1::Info>* infos) {
     grpc::ClientContext context;
     v1::ListSnapshotsRequest request;
     for (const std::string& f : filters) request.add_filters(f);
@@ -152,16 +158,21 @@ class HostileInputTest : public ::testing::Test {
     std::vector<v1::Info> infos;
     EXPECT_TRUE(List({}, &infos).ok());
     for (const v1::Info& info : infos) {
-      std::string line = info.name() + "|" + std::to_string(info.kind()) + "|" + info.parent();
-      std::map<std::string, std::string> labels(info.labels().begin(), info.labels().end());
+      std::string line =
+          info.name() + "|" + std::to_string(info.kind()) + "|" + info.parent();
+      std::map<std::string, std::string> labels(info.labels().begin(),
+                                                info.labels().end());
       for (const auto& [k, v] : labels) line += "|" + k + "=" + v;
       f.snapshots.push_back(line);
     }
     // The whole test directory: nothing may appear beside the root either.
-    for (const auto& entry : std::filesystem::recursive_directory_iterator(dir_.path())) {
+    for (const auto& entry :
+         std::filesystem::recursive_directory_iterator(dir_.path())) {
       std::string path = entry.path().string();
-      if (path.find("/root/metadata") != std::string::npos) continue;  // RocksDB's own files
-      if (path.find("/root/trash") != std::string::npos) continue;     // background deletes
+      if (path.find("/root/metadata") != std::string::npos)
+        continue;  // RocksDB's own files
+      if (path.find("/root/trash") != std::string::npos)
+        continue;  // background deletes
       f.files.push_back(path);
     }
     std::sort(f.files.begin(), f.files.end());
@@ -178,7 +189,8 @@ class HostileInputTest : public ::testing::Test {
     grpc::Status s = call();
     EXPECT_EQ(s.error_code(), code) << what << ": " << s.error_message();
     if (with_message) {
-      EXPECT_FALSE(s.error_message().empty()) << what << ": the error needs a message";
+      EXPECT_FALSE(s.error_message().empty())
+          << what << ": the error needs a message";
     }
     EXPECT_TRUE(Stat("base").ok()) << what << ": the server stopped answering";
     Fingerprint after = Take();
@@ -194,30 +206,46 @@ class HostileInputTest : public ::testing::Test {
 };
 
 TEST_F(HostileInputTest, EmptyKeysAndNamesAreInvalidArgument) {
-  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "Prepare \"\"", [&] { return Prepare("", ""); });
-  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "View \"\"", [&] { return View("", "base"); });
+  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "Prepare \"\"",
+                 [&] { return Prepare("", ""); });
+  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "View \"\"",
+                 [&] { return View("", "base"); });
   ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "Commit to \"\"",
                  [&] { return Commit("", "active"); });
-  ExpectRejected(grpc::StatusCode::NOT_FOUND, "Remove \"\"", [&] { return Remove(""); });
-  ExpectRejected(grpc::StatusCode::NOT_FOUND, "Stat \"\"", [&] { return Stat(""); });
+  ExpectRejected(grpc::StatusCode::NOT_FOUND, "Remove \"\"",
+                 [&] { return Remove(""); });
+  ExpectRejected(grpc::StatusCode::NOT_FOUND, "Stat \"\"",
+                 [&] { return Stat(""); });
 }
 
 TEST_F(HostileInputTest, KeysAreOpaqueBytesNeverPaths) {
-  const std::vector<std::string> keys = {
-      "/etc/passwd", "../../../../../tmp/escape", "..", ".", "a/b/../../c",
-      std::string("nul\0byte", 8), "new\nline", "1", "new-1", "snapshots/1", "metadata",
-      std::string(4096, '/'), "\x7f\x01\x1b[31m"};
+  const std::vector<std::string> keys = {"/etc/passwd",
+                                         "../../../../../tmp/escape",
+                                         "..",
+                                         ".",
+                                         "a/b/../../c",
+                                         std::string("nul\0byte", 8),
+                                         "new\nline",
+                                         "1",
+                                         "new-1",
+                                         "snapshots/1",
+                                         "metadata",
+                                         std::string(4096, '/'),
+                                         "\x7f\x01\x1b[31m"};
   for (const std::string& key : keys) {
     v1::PrepareSnapshotResponse response;
-    ASSERT_TRUE(Prepare(key, "base", {{"containerd.io/snapshot/overlay.upperdir", "/etc"}},
-                        &response).ok())
+    ASSERT_TRUE(Prepare(key, "base",
+                        {{"containerd.io/snapshot/overlay.upperdir", "/etc"}},
+                        &response)
+                    .ok())
         << "key of " << key.size() << " bytes";
     for (const auto& mount : response.mounts()) {
       for (const std::string& option : mount.options()) {
         const size_t eq = option.find('=');
         if (eq == std::string::npos) continue;
         const std::string name = option.substr(0, eq);
-        if (name != "lowerdir" && name != "upperdir" && name != "workdir") continue;
+        if (name != "lowerdir" && name != "upperdir" && name != "workdir")
+          continue;
         std::string value = option.substr(eq + 1);
         for (size_t start = 0; start <= value.size();) {
           size_t end = value.find(':', start);
@@ -246,7 +274,8 @@ TEST_F(HostileInputTest, KeysAreOpaqueBytesNeverPaths) {
   }
   for (const auto& entry : std::filesystem::directory_iterator(root_)) {
     std::string name = entry.path().filename();
-    EXPECT_TRUE(name == "metadata" || name == "snapshots" || name == "trash") << name;
+    EXPECT_TRUE(name == "metadata" || name == "snapshots" || name == "trash")
+        << name;
   }
 }
 
@@ -285,29 +314,38 @@ TEST_F(HostileInputTest, ListStreamsKeysWhoseSumExceedsOneMessage) {
 
 TEST_F(HostileInputTest, MessagesOverTheLimitAreRefusedByTheServer) {
   stub_ = NewStub(64 << 20);
-  ExpectRejected(grpc::StatusCode::RESOURCE_EXHAUSTED, "Prepare of a 17 MiB key",
+  ExpectRejected(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                 "Prepare of a 17 MiB key",
                  [&] { return Prepare(std::string(17 << 20, 'k'), "base"); });
 }
 
 TEST_F(HostileInputTest, LabelsOverContainerdsLimitAreInvalidArgument) {
   const std::string big(4097, 'v');
-  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "Prepare with a 4097-byte label",
-                 [&] { return Prepare("x", "base", {{"k", big}}); });
-  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "View with a 4097-byte label key",
-                 [&] { return View("x", "base", {{big, "v"}}); });
-  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "Commit with a 4097-byte label",
-                 [&] { return Commit("x", "active", {{"k", big}}); });
+  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
+                 "Prepare with a 4097-byte label", [&] {
+                   return Prepare("x", "base", {{"k", big}});
+                 });
+  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
+                 "View with a 4097-byte label key", [&] {
+                   return View("x", "base", {{big, "v"}});
+                 });
+  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
+                 "Commit with a 4097-byte label", [&] {
+                   return Commit("x", "active", {{"k", big}});
+                 });
   v1::Info info;
   info.set_name("base");
   (*info.mutable_labels())["k"] = big;
-  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "Update with a 4097-byte label",
+  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
+                 "Update with a 4097-byte label",
                  [&] { return Update(info, {"labels.k"}); });
   // Key and value of exactly 4096 bytes together are fine.
   EXPECT_TRUE(Prepare("x", "base", {{"k", std::string(4095, 'v')}}).ok());
 }
 
 TEST_F(HostileInputTest, NamesAndParentsFollowContainerdsRules) {
-  ExpectRejected(grpc::StatusCode::ALREADY_EXISTS, "Prepare of an existing name",
+  ExpectRejected(grpc::StatusCode::ALREADY_EXISTS,
+                 "Prepare of an existing name",
                  [&] { return Prepare("base", ""); });
   ExpectRejected(grpc::StatusCode::ALREADY_EXISTS, "View of an existing key",
                  [&] { return View("active", "base"); });
@@ -315,24 +353,29 @@ TEST_F(HostileInputTest, NamesAndParentsFollowContainerdsRules) {
                  [&] { return Prepare("self", "self"); });
   ExpectRejected(grpc::StatusCode::NOT_FOUND, "Prepare on a missing parent",
                  [&] { return Prepare("x", "missing"); });
-  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "Prepare on an active parent",
+  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
+                 "Prepare on an active parent",
                  [&] { return Prepare("x", "active"); });
   ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "Prepare on a view parent",
                  [&] { return Prepare("x", "look"); });
-  ExpectRejected(grpc::StatusCode::ALREADY_EXISTS, "Commit onto an existing name",
+  ExpectRejected(grpc::StatusCode::ALREADY_EXISTS,
+                 "Commit onto an existing name",
                  [&] { return Commit("base", "active"); });
   ExpectRejected(grpc::StatusCode::ALREADY_EXISTS, "Commit onto its own key",
                  [&] { return Commit("active", "active"); });
   ExpectRejected(grpc::StatusCode::FAILED_PRECONDITION, "Commit of a view",
                  [&] { return Commit("x", "look"); });
-  ExpectRejected(grpc::StatusCode::FAILED_PRECONDITION, "Commit of a committed snapshot",
+  ExpectRejected(grpc::StatusCode::FAILED_PRECONDITION,
+                 "Commit of a committed snapshot",
                  [&] { return Commit("x", "base"); });
-  ExpectRejected(grpc::StatusCode::UNIMPLEMENTED, "Commit onto another parent (rebase)",
+  ExpectRejected(grpc::StatusCode::UNIMPLEMENTED,
+                 "Commit onto another parent (rebase)",
                  [&] { return Commit("x", "active", {}, "look"); });
   ExpectRejected(grpc::StatusCode::FAILED_PRECONDITION, "Remove of a parent",
                  [&] { return Remove("base"); });
   v1::MountsResponse mounts;
-  ExpectRejected(grpc::StatusCode::FAILED_PRECONDITION, "Mounts of a committed snapshot",
+  ExpectRejected(grpc::StatusCode::FAILED_PRECONDITION,
+                 "Mounts of a committed snapshot",
                  [&] { return Mounts("base", &mounts); });
 }
 
@@ -341,9 +384,11 @@ TEST_F(HostileInputTest, UpdateTouchesOnlyLabels) {
   info.set_name("active");
   info.set_parent("look");
   info.set_kind(v1::COMMITTED);
-  for (const std::string& path : {"name", "parent", "kind", "created_at", "updated_at",
-                                  "labels_x", "unknown.field", ""}) {
-    ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "Update of \"" + path + "\"",
+  for (const std::string& path :
+       {"name", "parent", "kind", "created_at", "updated_at", "labels_x",
+        "unknown.field", ""}) {
+    ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
+                   "Update of \"" + path + "\"",
                    [&] { return Update(info, {path}); });
   }
   info.set_name("missing");
@@ -361,9 +406,16 @@ TEST_F(HostileInputTest, UpdateTouchesOnlyLabels) {
 }
 
 TEST_F(HostileInputTest, MalformedFiltersAreInvalidArgument) {
-  const std::vector<std::string> filters = {
-      "labels.\"unterminated", "name~=(", "name~=\"[z-a]\"", "name==", "==base",
-      "name==a,,", "labels.a==\"\\q\"", "name!~=*", std::string("name==\0", 7), "("};
+  const std::vector<std::string> filters = {"labels.\"unterminated",
+                                            "name~=(",
+                                            "name~=\"[z-a]\"",
+                                            "name==",
+                                            "==base",
+                                            "name==a,,",
+                                            "labels.a==\"\\q\"",
+                                            "name!~=*",
+                                            std::string("name==\0", 7),
+                                            "("};
   for (const std::string& filter : filters) {
     std::vector<v1::Info> infos;
     ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "filter " + filter,

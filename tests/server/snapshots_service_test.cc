@@ -213,12 +213,13 @@ TEST_F(SnapshotsServiceTest, UpdateHonoursFieldMask) {
 }
 
 TEST_F(SnapshotsServiceTest, ListStreamsInBatchesAndFilters) {
-  for (int i = 0; i < 250; ++i) ASSERT_TRUE(Prepare("k" + std::to_string(i), "").ok());
+  const int kCount = SnapshotsService::kListBatchSize * 2 + 50;
+  for (int i = 0; i < kCount; ++i) ASSERT_TRUE(Prepare("k" + std::to_string(i), "").ok());
   ASSERT_TRUE(View("v", "").ok());
   std::vector<std::string> names;
   int batches = 0;
   ASSERT_TRUE(List({}, &names, &batches).ok());
-  EXPECT_EQ(names.size(), 251u);
+  EXPECT_EQ(names.size(), static_cast<size_t>(kCount + 1));
   EXPECT_EQ(batches, 3);
   names.clear();
   ASSERT_TRUE(List({"kind==view", "name==k7"}, &names).ok());

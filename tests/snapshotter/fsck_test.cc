@@ -49,8 +49,8 @@ class FsckTest : public ::testing::Test {
     ASSERT_OK(s.View("look", "base", {}));
   }
 
-  void Write(OverlaySnapshotter& s, const std::string& key, const std::string& file,
-             const std::string& content) {
+  void Write(OverlaySnapshotter& s, const std::string& key,
+             const std::string& file, const std::string& content) {
     std::ofstream(s.layout().FsDir(Id(s, key)) + "/" + file) << content;
   }
   uint64_t Id(OverlaySnapshotter& s, const std::string& key) {
@@ -66,7 +66,8 @@ class FsckTest : public ::testing::Test {
         std::string src = mounts->front().source;
         return std::stoull(src.substr(src.rfind("/snapshots/") + 11));
       }
-      for (const auto& o : mounts.ok() ? mounts->front().options : std::vector<std::string>{}) {
+      for (const auto& o :
+           mounts.ok() ? mounts->front().options : std::vector<std::string>{}) {
         if (o.rfind("upperdir=", 0) == 0) {
           std::string up = o.substr(9);
           return std::stoull(up.substr(up.rfind("/snapshots/") + 11));
@@ -105,7 +106,8 @@ class FsckTest : public ::testing::Test {
     EXPECT_THAT(Kinds(*report), UnorderedElementsAreArray(kinds));
     auto repaired = Fsck({.root = root_, .repair = true});
     EXPECT_OK(repaired);
-    EXPECT_EQ(repaired->repaired_count(), static_cast<int>(kinds.size() - left.size()));
+    EXPECT_EQ(repaired->repaired_count(),
+              static_cast<int>(kinds.size() - left.size()));
     auto after = Fsck({.root = root_});
     EXPECT_OK(after);
     EXPECT_THAT(Kinds(*after), UnorderedElementsAreArray(left));
@@ -130,9 +132,12 @@ TEST_F(FsckTest, RefusesWhileADaemonHoldsTheRoot) {
 }
 
 TEST_F(FsckTest, RefusesADirectoryThatIsNotARoot) {
-  EXPECT_THAT(Fsck({.root = dir_.path()}), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(Fsck({.root = dir_.path() + "/missing"}), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_FALSE(fs::Exists(dir_.path() + "/metadata")) << "fsck must not create a database";
+  EXPECT_THAT(Fsck({.root = dir_.path()}),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Fsck({.root = dir_.path() + "/missing"}),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_FALSE(fs::Exists(dir_.path() + "/metadata"))
+      << "fsck must not create a database";
 }
 
 TEST_F(FsckTest, StrayTemporaryAndUnknownEntriesAreRemoved) {
@@ -147,24 +152,30 @@ TEST_F(FsckTest, StrayTemporaryAndUnknownEntriesAreRemoved) {
 }
 
 TEST_F(FsckTest, MissingFilesOfACommittedLayerAreReportedNotInvented) {
-  ASSERT_OK(fs::RemoveAll(root_ + "/snapshots/" + std::to_string(IdOf("child")) + "/fs"));
+  ASSERT_OK(fs::RemoveAll(root_ + "/snapshots/" +
+                          std::to_string(IdOf("child")) + "/fs"));
   CheckAndRepair({"missing-fs"}, {"missing-fs"});
 }
 
 TEST_F(FsckTest, MissingDirectoryOfAnActiveSnapshotIsReported) {
-  ASSERT_OK(fs::RemoveAll(root_ + "/snapshots/" + std::to_string(IdOf("work"))));
+  ASSERT_OK(
+      fs::RemoveAll(root_ + "/snapshots/" + std::to_string(IdOf("work"))));
   CheckAndRepair({"missing-directory"}, {"missing-directory"});
 }
 
 TEST_F(FsckTest, MissingWorkAndViewDirectoriesAreMadeAgain) {
-  ASSERT_OK(fs::RemoveAll(root_ + "/snapshots/" + std::to_string(IdOf("work")) + "/work"));
-  ASSERT_OK(fs::RemoveAll(root_ + "/snapshots/" + std::to_string(IdOf("look"))));
+  ASSERT_OK(fs::RemoveAll(root_ + "/snapshots/" + std::to_string(IdOf("work")) +
+                          "/work"));
+  ASSERT_OK(
+      fs::RemoveAll(root_ + "/snapshots/" + std::to_string(IdOf("look"))));
   CheckAndRepair({"missing-work", "missing-directory"});
-  EXPECT_TRUE(fs::Exists(root_ + "/snapshots/" + std::to_string(IdOf("look")) + "/fs"));
+  EXPECT_TRUE(
+      fs::Exists(root_ + "/snapshots/" + std::to_string(IdOf("look")) + "/fs"));
 }
 
 TEST_F(FsckTest, AFileInPlaceOfADirectoryIsReported) {
-  const std::string fs_dir = root_ + "/snapshots/" + std::to_string(IdOf("look")) + "/fs";
+  const std::string fs_dir =
+      root_ + "/snapshots/" + std::to_string(IdOf("look")) + "/fs";
   ASSERT_OK(fs::RemoveAll(fs_dir));
   std::ofstream(fs_dir) << "not a directory";
   CheckAndRepair({"not-a-directory"}, {"not-a-directory"});
@@ -173,7 +184,8 @@ TEST_F(FsckTest, AFileInPlaceOfADirectoryIsReported) {
 TEST_F(FsckTest, IdIndexDriftIsRebuiltFromTheRecords) {
   metadata::StoreRepair change;
   change.delete_ids.push_back(IdOf("child"));  // missing-id-index
-  change.put_ids.emplace_back(777, "nobody");  // stale-id-index (and next id behind)
+  change.put_ids.emplace_back(777,
+                              "nobody");  // stale-id-index (and next id behind)
   Corrupt(change);
   CheckAndRepair({"missing-id-index", "stale-id-index", "next-id-behind"});
   // The snapshot can be removed again, which reads the id index.
@@ -193,7 +205,8 @@ TEST_F(FsckTest, ChildrenIndexDriftIsRebuiltFromTheRecords) {
   CheckAndRepair({"missing-child-index", "stale-child-index"});
   auto open = OverlaySnapshotter::Open({.root = root_});
   ASSERT_OK(open);
-  EXPECT_THAT((*open)->Remove("base"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT((*open)->Remove("base"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
   ASSERT_OK((*open)->Remove("work"));
   ASSERT_OK((*open)->Remove("child"));
 }
@@ -234,7 +247,8 @@ TEST_F(FsckTest, UsageRecordsAreMeasuredAgain) {
 }
 
 TEST_F(FsckTest, FilesWrittenIntoACommittedLayerShowAsUsageDrift) {
-  std::ofstream(root_ + "/snapshots/" + std::to_string(IdOf("child")) + "/fs/late")
+  std::ofstream(root_ + "/snapshots/" + std::to_string(IdOf("child")) +
+                "/fs/late")
       << std::string(100000, 'x');
   CheckAndRepair({"usage-drift"});
 }
@@ -250,7 +264,8 @@ TEST_F(FsckTest, LooseRootModeIsTightened) {
 TEST_F(FsckTest, SymlinkRootIsRefused) {
   const std::string link = dir_.path() + "/link";
   ASSERT_EQ(symlink(root_.c_str(), link.c_str()), 0);
-  EXPECT_THAT(Fsck({.root = link}), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(Fsck({.root = link}),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 }  // namespace
