@@ -332,15 +332,7 @@ absl::Status SnapshotStore::SyncUpTo(uint64_t sequence) {
     const uint64_t target = db_->GetLatestSequenceNumber();
     sync_mu_.Unlock();
     const absl::Time sync_start = absl::Now();
-    // A synced write of log data only, not SyncWAL(): after a failed log
-    // write (disk full) SyncWAL touches the failed log file, which Debian's
-    // RocksDB (built with assertions) aborts on; the write path instead
-    // answers the stored error.
-    rocksdb::WriteBatch barrier;
-    barrier.PutLogData(rocksdb::Slice());
-    rocksdb::WriteOptions synced;
-    synced.sync = true;
-    rocksdb::Status s = db_->Write(synced, &barrier);
+    rocksdb::Status s = db_->SyncWAL();
     if (!s.ok() && s.IsIOError()) needs_resume_ = true;
     statistics_->reportTimeToHistogram(
         rocksdb::WAL_FILE_SYNC_MICROS,

@@ -143,7 +143,8 @@ StoreCheck CheckStore(const StoreDump& dump) {
   }
 
   // The id counter: ids are never reused, so it must be above every id.
-  if (!dump.next_id || *dump.next_id <= max_id) {
+  // (A root that never had a snapshot has no counter yet.)
+  if (dump.next_id ? *dump.next_id <= max_id : max_id > 0) {
     report("next-id-behind", "next id",
            dump.next_id
                ? absl::StrCat(*dump.next_id, " is not above id ", max_id)

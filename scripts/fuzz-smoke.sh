@@ -42,14 +42,14 @@ fi
 fuzzer=${fuzzer:-$build_dir/tests/fuzz/snapshots_fuzzer}
 
 work=$(mktemp -d /tmp/cpp-overlay-fuzz-smoke.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf --one-file-system "$work"' EXIT
 mkdir -p "$work/corpus" "$work/artifacts"
 cp "$repo"/tests/fuzz/corpus/snapshots/* "$work/corpus/" 2>/dev/null || true
 
 set +e
 # Leak checking stays off: the uninstrumented gRPC keeps per-process caches
 # that LeakSanitizer reports at exit; ASan and UBSan errors still abort.
-ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+TMPDIR=$work ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   "$fuzzer" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
   -artifact_prefix="$work/artifacts/" "$work/corpus" 2>&1 | tee "$work/log"
 rc=${PIPESTATUS[0]}
@@ -64,7 +64,7 @@ if ((crashes)); then
 fi
 if [[ -n $merge_into && $rc -eq 0 ]]; then
   mkdir -p "$merge_into"
-  ASAN_OPTIONS=detect_leaks=0 "$fuzzer" -merge=1 "$merge_into" "$work/corpus" >/dev/null 2>&1
+  TMPDIR=$work ASAN_OPTIONS=detect_leaks=0 "$fuzzer" -merge=1 "$merge_into" "$work/corpus" >/dev/null 2>&1
   echo "fuzz-smoke.sh: merged into $merge_into ($(ls "$merge_into" | wc -l) inputs)"
 fi
 echo "fuzz: $runs executions in ${seconds}s, $crashes crashes"

@@ -22,6 +22,8 @@ packages=(
   dpkg-dev file util-linux e2fsprogs
   # operations: config file, metrics HTTP, sd_notify; promtool checks metrics
   libtomlplusplus-dev libmicrohttpd-dev libsystemd-dev prometheus
+  # sanitizer builds and the libFuzzer target
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Fresh Debian 12 machine -> every test run: installs packages, builds the
-# daemon, the tests and the Go harnesses, and runs ctest (unit, root,
-# conformance and end-to-end tests). Needs root: tests mount overlays and
-# start their own containerd. Ends with ctest's summary.
+# daemon, the tests and the Go harnesses, runs ctest (unit, crash, root,
+# conformance, end-to-end and deploy tests), then the sanitizer stages
+# (ASan+UBSan, TSan) and a short libFuzzer run. Needs root: tests mount
+# overlays and start their own containerd.
+#
+# Ends with one line "N passed, N failed" that counts every ctest test and
+# every sanitizer/fuzz stage; exits non-zero if anything failed.
+# SKIP_SANITIZERS=1 runs ctest only (its summary is then the last line).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ $(id -u) -ne 0 ]]; then
@@ -13,5 +18,45 @@ start=$(date +%s)
 bash scripts/setup.sh
 bash scripts/build.sh
 echo "test.sh: build took $(( $(date +%s) - start ))s"
-cd "${BUILD_DIR:-build}"
-ctest --output-on-failure --timeout 1500 "$@"
+
+build_dir=${BUILD_DIR:-build}
+ctest_log=$(mktemp)
+trap 'rm -f "$ctest_log"' EXIT
+set +e
+(cd "$build_dir" && ctest --output-on-failure --timeout 1500 "$@") 2>&1 | tee "$ctest_log"
+ctest_rc=${PIPESTATUS[0]}
+set -e
+echo "test.sh: ctest finished after $(( $(date +%s) - start ))s"
+if [[ ${SKIP_SANITIZERS:-0} == 1 ]]; then
+  exit "$ctest_rc"
+fi
+
+# ctest's "N% tests passed, F tests failed out of T".
+summary=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$ctest_log" | tail -1 || true)
+total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$summary")
+failed=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$summary")
+if [[ -z $summary ]]; then
+  total=1 failed=1  # ctest itself did not finish
+fi
+passed=$((total - failed))
+
+stage() {  # name command...
+  local name=$1 t0
+  shift
+  t0=$(date +%s)
+  echo "test.sh: === $name"
+  if "$@"; then
+    echo "test.sh: $name passed ($(( $(date +%s) - t0 ))s)"
+    passed=$((passed + 1))
+  else
+    echo "test.sh: $name FAILED ($(( $(date +%s) - t0 ))s)"
+    failed=$((failed + 1))
+  fi
+}
+stage "sanitizers: ASan+UBSan" bash scripts/test-sanitizers.sh asan
+stage "sanitizers: TSan" bash scripts/test-sanitizers.sh tsan
+stage "fuzz smoke" bash scripts/fuzz-smoke.sh --seconds 60
+
+echo "test.sh: everything took $(( $(date +%s) - start ))s"
+echo "$passed passed, $failed failed"
+((failed == 0 && ctest_rc == 0))

@@ -23,9 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "server/config.h"
-#if CPP_OVERLAY_HAVE_FSCK
 #include "server/fsck_command.h"
-#endif
 #include "server/health_command.h"
 #include "server/info_command.h"
 #include "server/logging.h"
@@ -404,7 +402,6 @@ int main(int argc, char** argv) {
   info->add_option("--timeout", info_timeout, "give up after this long")
       ->capture_default_str();
 
-#if CPP_OVERLAY_HAVE_FSCK
   // fsck
   CLI::App* fsck = app.add_subcommand("fsck",
                                       "check a stopped daemon's root against "
@@ -415,7 +412,6 @@ int main(int argc, char** argv) {
   cpp_overlay::server::FsckFlags fsck_flags;
   fsck->add_flag("--repair", fsck_flags.repair,
                  "repair what can be repaired safely");
-#endif
 
   // version
   CLI::App* version = app.add_subcommand("version", "print the version");
@@ -443,9 +439,7 @@ int main(int argc, char** argv) {
   ConfigFlags* flags = health->parsed() ? &health_config
                        : info->parsed() ? &info_config
                                         : &serve_flags;
-#if CPP_OVERLAY_HAVE_FSCK
   if (fsck->parsed()) flags = &fsck_config;
-#endif
   absl::StatusOr<Config> config = flags->Resolve();
   if (!config.ok()) {
     return Fail(kUsageError,
@@ -473,11 +467,9 @@ int main(int argc, char** argv) {
     }
     return cpp_overlay::server::RunInfo(info_flags, std::cout);
   }
-#if CPP_OVERLAY_HAVE_FSCK
   if (fsck->parsed()) {
     fsck_flags.root = config->root;
     return cpp_overlay::server::RunFsck(fsck_flags);
   }
-#endif
   return Serve(*config, flags->Source());
 }

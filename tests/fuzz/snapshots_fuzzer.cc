@@ -17,6 +17,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -257,8 +259,10 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     std::exit(2);
   }
   spdlog::set_level(spdlog::level::off);
-  char dir[] = "/tmp/cpp-overlay-fuzz-XXXXXX";
-  if (mkdtemp(dir) == nullptr) std::exit(2);
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") +
+                    "/cpp-overlay-fuzz-XXXXXX";
+  if (mkdtemp(dir.data()) == nullptr) std::exit(2);
   env = new Env;
   env->root = std::string(dir) + "/root";
   auto snapshotter = cpp_overlay::snapshotter::OverlaySnapshotter::Open({.root = env->root});
@@ -277,7 +281,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   args.SetMaxReceiveMessageSize(16 << 20);
   args.SetMaxSendMessageSize(16 << 20);
   env->stub = v1::Snapshots::NewStub(env->server->InProcessChannel(args));
-  // The temporary root goes when the fuzzer exits normally.
+  // The temporary root goes when the fuzzer exits normally (fuzz-smoke.sh
+  // also points TMPDIR into a directory it removes).
   std::atexit([] {
     std::error_code ignored;
     std::filesystem::remove_all(std::filesystem::path(env->root).parent_path(), ignored);

@@ -125,6 +125,14 @@ TEST_F(FsckTest, FreshRootIsClean) {
   EXPECT_EQ(report->snapshots, 4);
 }
 
+TEST(FsckEmptyRootTest, RootThatNeverHadASnapshotIsClean) {
+  testing::TempDir dir;
+  ASSERT_OK(OverlaySnapshotter::Open({.root = dir.path() + "/root"}));
+  auto report = Fsck({.root = dir.path() + "/root"});
+  ASSERT_OK(report);
+  EXPECT_THAT(Kinds(*report), IsEmpty());
+}
+
 TEST_F(FsckTest, RefusesWhileADaemonHoldsTheRoot) {
   auto open = OverlaySnapshotter::Open({.root = root_});
   ASSERT_OK(open);
