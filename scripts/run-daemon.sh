@@ -5,6 +5,6 @@
 # scripts/run-daemon.sh --root /tmp/root --address /tmp/cpp-overlay.sock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --build-only
 bash scripts/build.sh containerd-cpp-overlay-grpc
 exec ./"${BUILD_DIR:-build}"/server/containerd-cpp-overlay-grpc "$@"

@@ -8,23 +8,33 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 
-packages=(
-  # build
+# --build-only: just what building and running the daemon needs (for
+# scripts/run-daemon.sh); without it, also everything the tests use.
+build_only=0
+[[ ${1:-} == --build-only ]] && build_only=1
+
+build_packages=(
   cmake ninja-build g++ pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libabsl-dev libspdlog-dev libre2-dev libcli11-dev
   libgtest-dev libgmock-dev
+  libtomlplusplus-dev libmicrohttpd-dev libsystemd-dev
+)
+test_packages=(
   # conformance and reference server (containerd's Go sources, GOPATH mode)
   golang-go golang-github-containerd-containerd-dev
   # end-to-end: a real containerd, runc and a static busybox for images
   containerd runc busybox-static python3 python3-yaml
   # packaging and tools used by tests
   dpkg-dev file util-linux e2fsprogs
-  # operations: config file, metrics HTTP, sd_notify; promtool checks metrics
-  libtomlplusplus-dev libmicrohttpd-dev libsystemd-dev prometheus
+  # promtool checks the metrics format
+  prometheus
   # sanitizer builds and the libFuzzer target
   clang libclang-rt-14-dev
 )
+
+packages=("${build_packages[@]}")
+((build_only)) || packages+=("${test_packages[@]}")
 
 missing=()
 for p in "${packages[@]}"; do
