@@ -34,6 +34,7 @@
 
 namespace rocksdb {
 class DB;
+class Env;
 class Statistics;
 class WriteBatch;
 }
@@ -134,7 +135,8 @@ class SnapshotStore {
   absl::Status ApplyRepair(const StoreRepair& repair);
 
  private:
-  explicit SnapshotStore(std::unique_ptr<rocksdb::DB> db, uint64_t next_id);
+  SnapshotStore(std::unique_ptr<rocksdb::Env> env,
+                std::unique_ptr<rocksdb::DB> db, uint64_t next_id);
 
   absl::StatusOr<Snapshot> GetLocked(absl::string_view key) const;
 
@@ -148,6 +150,9 @@ class SnapshotStore {
   // sync among concurrent callers.
   absl::Status SyncUpTo(uint64_t sequence) ABSL_LOCKS_EXCLUDED(sync_mu_);
 
+  // The database's file system (write-ahead logs preallocated): it must
+  // outlive db_.
+  std::unique_ptr<rocksdb::Env> env_;
   std::unique_ptr<rocksdb::DB> db_;
   std::atomic<uint64_t> next_id_;
   // Serialises check-then-write sequences; RocksDB itself is thread-safe.

@@ -21,6 +21,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "server/config.h"
 #include "server/fsck_command.h"
@@ -249,6 +250,10 @@ int Serve(const Config& config, const std::string& source) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Debian's Abseil is built in debug mode, so every absl::Mutex lock (ours
+  // and gRPC's, several per call) would also update a process-wide lock-order
+  // graph. The tests keep that check; the daemon does not pay for it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   cpp_overlay::server::SetUpLogging(config.log_level, config.log_format);
   spdlog::info("{} {} starting: root={} address={}", kProgram,

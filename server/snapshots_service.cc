@@ -133,6 +133,8 @@ grpc::Status SnapshotsService::List(
   size_t batch_bytes = 0;
   auto flush = [&]() -> absl::Status {
     if (batch.info_size() == 0) return absl::OkStatus();
+    // Checked per batch, not per snapshot: it takes a lock inside gRPC.
+    if (context->IsCancelled()) return absl::CancelledError("list: cancelled");
     if (!writer->Write(batch)) {
       return absl::CancelledError("list: client went away");
     }
@@ -142,7 +144,6 @@ grpc::Status SnapshotsService::List(
   };
   absl::Status status =
       snapshotter_->Walk(filters, [&](const metadata::Info& info) {
-        if (context->IsCancelled()) return absl::CancelledError("list: cancelled");
         v1::Info proto;
         InfoToProto(info, &proto);
         const size_t bytes = proto.ByteSizeLong();

@@ -17,7 +17,7 @@ class SnapshotsService final
   // List streams Info in batches of at most this many (containerd's own
   // service sends 100; every stream write costs a round of flow control, and
   // containerd's client takes any batch up to its 16 MiB message limit).
-  static constexpr int kListBatchSize = 1000;
+  static constexpr int kListBatchSize = 100;
 
   // `snapshotter` and `metrics` (may be null) must outlive the service.
   explicit SnapshotsService(snapshotter::Snapshotter* snapshotter,

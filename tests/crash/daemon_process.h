@@ -74,20 +74,23 @@ class DaemonProcess {
         args.emplace_back(arg);
       }
     }
+    // Everything the child needs is built here: between fork() and exec()
+    // the child of this multithreaded process may only call async-signal-safe
+    // functions. setenv() or a vector growing there can deadlock on an
+    // allocator lock another thread held at the fork.
+    std::vector<std::string> environment = ChildEnvironment(env);
+    std::vector<char*> argv = Pointers(args);
+    std::vector<char*> envp = Pointers(environment);
     pid_t pid = fork();
     if (pid < 0) return absl::InternalError("fork failed");
     if (pid == 0) {
-      for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
       int fd = open(log_path_.c_str(),
                     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       if (fd >= 0) {
         dup2(fd, STDERR_FILENO);
         dup2(fd, STDOUT_FILENO);
       }
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
+      execve(argv[0], argv.data(), envp.data());
       _exit(127);
     }
     pid_ = pid;
@@ -176,6 +179,28 @@ class DaemonProcess {
   const std::string& socket() const { return socket_; }
 
  private:
+  // Our environment with `extra` set on top, as NAME=value strings.
+  static std::vector<std::string> ChildEnvironment(
+      const std::map<std::string, std::string>& extra) {
+    std::vector<std::string> result;
+    for (char** e = environ; *e != nullptr; ++e) {
+      absl::string_view entry(*e);
+      absl::string_view name = entry.substr(0, entry.find('='));
+      if (extra.count(std::string(name)) == 0) result.emplace_back(entry);
+    }
+    for (const auto& [k, v] : extra) result.push_back(absl::StrCat(k, "=", v));
+    return result;
+  }
+
+  // A null-terminated array pointing into `strings`, for execve.
+  static std::vector<char*> Pointers(std::vector<std::string>& strings) {
+    std::vector<char*> result;
+    result.reserve(strings.size() + 1);
+    for (std::string& s : strings) result.push_back(s.data());
+    result.push_back(nullptr);
+    return result;
+  }
+
   void Signal(int sig) {
     if (pid_ <= 0) return;
     kill(pid_, sig);
