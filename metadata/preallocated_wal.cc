@@ -66,18 +66,30 @@ class PreallocatedWalFile : public rocksdb::FSWritableFile {
 
   // Writes zeros up to at least `end` and syncs them, so that the journal
   // records the new size and blocks once, here, and not at a record's sync.
+  // On a full disk the zeros written so far are cut off again (they would
+  // take the last free blocks from the records) and the file gives up
+  // preallocating: records are then plainly appended, which needs far less
+  // space, until RocksDB switches to a new log.
   rocksdb::IOStatus EnsureWritten(uint64_t end) {
-    if (end <= written_) return rocksdb::IOStatus::OK();
+    if (end <= written_ || !preallocating_) return rocksdb::IOStatus::OK();
     static const char kZeros[kZeroBlock] = {};
     uint64_t target = (end + chunk_bytes_ - 1) / chunk_bytes_ * chunk_bytes_;
-    for (uint64_t at = written_; at < target;) {
+    rocksdb::IOStatus s;
+    for (uint64_t at = written_; at < target && s.ok();) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(kZeroBlock, target - at));
-      rocksdb::IOStatus s = WriteAll(fd_, kZeros, n, at, path_);
-      if (!s.ok()) return s;
+      s = WriteAll(fd_, kZeros, n, at, path_);
       at += n;
     }
-    if (fdatasync(fd_) != 0) return ErrnoStatus("sync", path_, errno);
-    written_ = target;
+    if (s.ok() && fdatasync(fd_) != 0) s = ErrnoStatus("sync", path_, errno);
+    if (s.ok()) {
+      written_ = target;
+      return s;
+    }
+    if (!s.IsNoSpace()) return s;
+    preallocating_ = false;
+    if (ftruncate(fd_, static_cast<off_t>(std::max(size_, written_))) != 0) {
+      return ErrnoStatus("truncate", path_, errno);
+    }
     return rocksdb::IOStatus::OK();
   }
 
@@ -88,7 +100,10 @@ class PreallocatedWalFile : public rocksdb::FSWritableFile {
       return s;
     }
     rocksdb::IOStatus s = WriteAll(fd_, data.data(), data.size(), size_, path_);
-    if (s.ok()) size_ += data.size();
+    if (s.ok()) {
+      size_ += data.size();
+      written_ = std::max(written_, size_);
+    }
     return s;
   }
 
@@ -152,6 +167,7 @@ class PreallocatedWalFile : public rocksdb::FSWritableFile {
   const uint64_t chunk_bytes_;
   uint64_t size_ = 0;     // bytes of log records
   uint64_t written_ = 0;  // bytes of file written (records and zeros)
+  bool preallocating_ = true;  // false once the disk was full
 };
 
 class PreallocatedWalFileSystem : public rocksdb::FileSystemWrapper {
@@ -173,9 +189,9 @@ class PreallocatedWalFileSystem : public rocksdb::FileSystemWrapper {
     if (fd < 0) return ErrnoStatus("create", path, errno);
     auto file = std::make_unique<PreallocatedWalFile>(path, fd, chunk_bytes_,
                                                       options);
+    // Fails only for errors other than a full disk (see EnsureWritten).
     rocksdb::IOStatus s = file->EnsureWritten(1);
     if (!s.ok()) {
-      // Without its space the log is no use; do not leave zeros behind.
       file.reset();
       unlink(path.c_str());
       return s;

@@ -62,14 +62,16 @@ grpc::Status SnapshotsService::View(grpc::ServerContext*,
   return Finish("View", request->key(), mounts.status(), start);
 }
 
-grpc::Status SnapshotsService::Mounts(grpc::ServerContext*,
-                                      const v1::MountsRequest* request,
-                                      v1::MountsResponse* response) {
+grpc::ServerUnaryReactor* SnapshotsService::Mounts(
+    grpc::CallbackServerContext* context, const v1::MountsRequest* request,
+    v1::MountsResponse* response) {
   const absl::Time start = absl::Now();
   absl::StatusOr<std::vector<snapshotter::Mount>> mounts =
       snapshotter_->Mounts(request->key());
   if (mounts.ok()) MountsToProto(*mounts, response->mutable_mounts());
-  return Finish("Mounts", request->key(), mounts.status(), start);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(Finish("Mounts", request->key(), mounts.status(), start));
+  return reactor;
 }
 
 grpc::Status SnapshotsService::Commit(grpc::ServerContext*,
@@ -101,13 +103,15 @@ grpc::Status SnapshotsService::Remove(grpc::ServerContext*,
   return Finish("Remove", request->key(), snapshotter_->Remove(request->key()), start);
 }
 
-grpc::Status SnapshotsService::Stat(grpc::ServerContext*,
-                                    const v1::StatSnapshotRequest* request,
-                                    v1::StatSnapshotResponse* response) {
+grpc::ServerUnaryReactor* SnapshotsService::Stat(
+    grpc::CallbackServerContext* context, const v1::StatSnapshotRequest* request,
+    v1::StatSnapshotResponse* response) {
   const absl::Time start = absl::Now();
   absl::StatusOr<metadata::Info> info = snapshotter_->Stat(request->key());
   if (info.ok()) InfoToProto(*info, response->mutable_info());
-  return Finish("Stat", request->key(), info.status(), start);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(Finish("Stat", request->key(), info.status(), start));
+  return reactor;
 }
 
 grpc::Status SnapshotsService::Update(grpc::ServerContext*,

@@ -11,8 +11,16 @@
 
 namespace cpp_overlay::server {
 
-class SnapshotsService final
-    : public ::containerd::services::snapshots::v1::Snapshots::Service {
+// Stat and Mounts are callback methods: they only read metadata, so they run
+// right on gRPC's event threads, a thread hand-off cheaper than the sync
+// methods. Everything that may block on the disk stays synchronous.
+using SnapshotsServiceBase = ::containerd::services::snapshots::v1::Snapshots::
+    WithCallbackMethod_Stat<::containerd::services::snapshots::v1::Snapshots::
+                                WithCallbackMethod_Mounts<
+                                    ::containerd::services::snapshots::v1::
+                                        Snapshots::Service>>;
+
+class SnapshotsService final : public SnapshotsServiceBase {
  public:
   // List streams Info in batches of at most this many (containerd's own
   // service sends 100; every stream write costs a round of flow control, and
@@ -29,18 +37,20 @@ class SnapshotsService final
   grpc::Status View(grpc::ServerContext* context,
                     const ::containerd::services::snapshots::v1::ViewSnapshotRequest* request,
                     ::containerd::services::snapshots::v1::ViewSnapshotResponse* response) override;
-  grpc::Status Mounts(grpc::ServerContext* context,
-                      const ::containerd::services::snapshots::v1::MountsRequest* request,
-                      ::containerd::services::snapshots::v1::MountsResponse* response) override;
+  grpc::ServerUnaryReactor* Mounts(
+      grpc::CallbackServerContext* context,
+      const ::containerd::services::snapshots::v1::MountsRequest* request,
+      ::containerd::services::snapshots::v1::MountsResponse* response) override;
   grpc::Status Commit(grpc::ServerContext* context,
                       const ::containerd::services::snapshots::v1::CommitSnapshotRequest* request,
                       google::protobuf::Empty* response) override;
   grpc::Status Remove(grpc::ServerContext* context,
                       const ::containerd::services::snapshots::v1::RemoveSnapshotRequest* request,
                       google::protobuf::Empty* response) override;
-  grpc::Status Stat(grpc::ServerContext* context,
-                    const ::containerd::services::snapshots::v1::StatSnapshotRequest* request,
-                    ::containerd::services::snapshots::v1::StatSnapshotResponse* response) override;
+  grpc::ServerUnaryReactor* Stat(
+      grpc::CallbackServerContext* context,
+      const ::containerd::services::snapshots::v1::StatSnapshotRequest* request,
+      ::containerd::services::snapshots::v1::StatSnapshotResponse* response) override;
   grpc::Status Update(grpc::ServerContext* context,
                       const ::containerd::services::snapshots::v1::UpdateSnapshotRequest* request,
                       ::containerd::services::snapshots::v1::UpdateSnapshotResponse* response) override;
