@@ -138,10 +138,10 @@ SnapshotStore::~SnapshotStore() {
 uint64_t SnapshotStore::ReserveId() { return next_id_.fetch_add(1); }
 
 absl::StatusOr<Snapshot> SnapshotStore::Get(absl::string_view key) const {
-  return GetLocked(key);
+  return Read(key);
 }
 
-absl::StatusOr<Snapshot> SnapshotStore::GetLocked(absl::string_view key) const {
+absl::StatusOr<Snapshot> SnapshotStore::Read(absl::string_view key) const {
   std::string value;
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), ToSlice(keys::Snapshot(key)), &value);
@@ -154,11 +154,11 @@ absl::StatusOr<Snapshot> SnapshotStore::GetLocked(absl::string_view key) const {
 absl::Status SnapshotStore::CheckCreate(absl::string_view key,
                                         absl::string_view parent) const {
   if (key.empty()) return InvalidRequest("snapshot key must not be empty");
-  absl::StatusOr<Snapshot> existing = GetLocked(key);
+  absl::StatusOr<Snapshot> existing = Read(key);
   if (existing.ok()) return SnapshotExists(key);
   if (!absl::IsNotFound(existing.status())) return existing.status();
   if (parent.empty()) return absl::OkStatus();
-  absl::StatusOr<Snapshot> p = GetLocked(parent);
+  absl::StatusOr<Snapshot> p = Read(parent);
   if (absl::IsNotFound(p.status())) return ParentNotFound(key, parent);
   if (!p.ok()) return p.status();
   if (p->info.kind != Kind::kCommitted) return ParentNotCommitted(key, parent);
@@ -189,7 +189,7 @@ absl::StatusOr<Snapshot> SnapshotStore::Create(Kind kind, absl::string_view key,
 
     rocksdb::WriteBatch batch;
     if (!parent.empty()) {
-      absl::StatusOr<Snapshot> p = GetLocked(parent);
+      absl::StatusOr<Snapshot> p = Read(parent);
       if (!p.ok()) return p.status();
       snapshot.ancestor_ids.reserve(p->ancestor_ids.size() + 1);
       snapshot.ancestor_ids.push_back(p->id);
@@ -224,10 +224,10 @@ absl::StatusOr<Snapshot> SnapshotStore::Commit(absl::string_view key,
   {
     absl::MutexLock lock(&write_mu_);
     // Same order of checks as containerd's storage: name, key, kind.
-    absl::StatusOr<Snapshot> taken = GetLocked(name);
+    absl::StatusOr<Snapshot> taken = Read(name);
     if (taken.ok()) return SnapshotExists(name);
     if (!absl::IsNotFound(taken.status())) return taken.status();
-    absl::StatusOr<Snapshot> active = GetLocked(key);
+    absl::StatusOr<Snapshot> active = Read(key);
     if (!active.ok()) return active.status();
     if (active->info.kind != Kind::kActive) {
       return WrongKind(key, "commit", "snapshot is not active");
@@ -257,7 +257,7 @@ absl::StatusOr<Snapshot> SnapshotStore::Remove(absl::string_view key) {
   uint64_t sequence;
   {
     absl::MutexLock lock(&write_mu_);
-    snapshot = GetLocked(key);
+    snapshot = Read(key);
     if (!snapshot.ok()) return snapshot.status();
     absl::StatusOr<bool> has_children = HasChildren(snapshot->id);
     if (!has_children.ok()) return has_children.status();
@@ -284,7 +284,7 @@ absl::StatusOr<Snapshot> SnapshotStore::Update(
   uint64_t sequence;
   {
     absl::MutexLock lock(&write_mu_);
-    snapshot = GetLocked(key);
+    snapshot = Read(key);
     if (!snapshot.ok()) return snapshot.status();
     absl::StatusOr<Labels> updated =
         ApplyLabelUpdate(snapshot->info.labels, labels, paths, key);

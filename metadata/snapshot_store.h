@@ -138,7 +138,9 @@ class SnapshotStore {
   SnapshotStore(std::unique_ptr<rocksdb::Env> env,
                 std::unique_ptr<rocksdb::DB> db, uint64_t next_id);
 
-  absl::StatusOr<Snapshot> GetLocked(absl::string_view key) const;
+  // The record of `key` as RocksDB has it now; no lock of ours. Writers call
+  // it under write_mu_, so what they read cannot change before their write.
+  absl::StatusOr<Snapshot> Read(absl::string_view key) const;
 
   // Applies `batch` without syncing; returns the sequence number to sync
   // up to. Call with write_mu_ held.

@@ -128,16 +128,23 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
     }
     if (dir_entry == Entry::kMissing || fs_entry == Entry::kMissing) {
       const bool whole = dir_entry == Entry::kMissing;
+      const bool active = s.info.kind == Kind::kActive;
+      // An empty view is a full view. A whole active directory is what start-up
+      // recreates (a power cut can lose a fresh one's rename): the same here.
+      // A committed layer's files cannot be made up.
+      const bool remake = view || (active && whole);
       size_t f =
           add(whole ? "missing-directory" : "missing-fs", object,
               absl::StrCat(whole ? dir : fs_dir, " of ", KindName(s.info.kind),
                            " snapshot ", s.id, " is missing",
-                           view ? ""
-                                : ": its files are lost; remove the snapshot "
-                                  "through containerd"),
-              view ? "make it again, empty" : "");
-      if (view) {
-        steps.push_back({f, [dir, fs_dir, whole] {
+                           view     ? ""
+                           : remake ? ": files written to it, if any, are lost"
+                                    : ": its files are lost; remove the "
+                                      "snapshot through containerd"),
+              remake ? "make it again, empty (as start-up does)" : "");
+      if (remake) {
+        const std::string work = layout.WorkDir(s.id);
+        steps.push_back({f, [dir, fs_dir, work, whole, active] {
                            if (whole) {
                              if (absl::Status st =
                                      fs::MakeDir(dir, kSnapshotDirMode);
@@ -145,7 +152,12 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
                                return st;
                              }
                            }
-                           return fs::MakeDir(fs_dir, kFsMode);
+                           if (absl::Status st = fs::MakeDir(fs_dir, kFsMode);
+                               !st.ok()) {
+                             return st;
+                           }
+                           return active ? fs::MakeDir(work, kWorkMode)
+                                         : absl::OkStatus();
                          }});
       }
       continue;

@@ -3,9 +3,12 @@
 //
 // On top of metadata::CheckStore (indexes, parents, id counter, usage
 // records) it checks, per snapshot and under <root>/snapshots/:
-//   missing-directory   <id> missing: for a view (which holds no data) it is
-//                       made again empty; otherwise reported only
-//   missing-fs          <id>/fs missing: as missing-directory
+//   missing-directory   <id> missing: for a view (which holds no data) and
+//                       an active snapshot (as start-up does; its files, if
+//                       any, are lost) it is made again empty; for a
+//                       committed layer reported only
+//   missing-fs          <id>/fs missing: made again for a view, otherwise
+//                       reported only
 //   missing-work        <id>/work of an active snapshot missing (made again)
 //   not-a-directory     <id>, <id>/fs or <id>/work is a file or symlink
 //   (report) temporary-leftover  new-<id> of a create a crash interrupted

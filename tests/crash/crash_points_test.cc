@@ -275,7 +275,9 @@ TEST_P(CrashPointTest, CrashLeavesARootThatReconcilesToAllOrNothing) {
   } else {
     ASSERT_NO_FATAL_FAILURE(
         StartAndConnect({{"CPP_OVERLAY_CRASH_AT", c.spec}}));
-    if (c.op == Op::kCleanupRpc) ASSERT_NO_FATAL_FAILURE(MakeOrphans());
+    if (c.op == Op::kCleanupRpc) {
+      ASSERT_NO_FATAL_FAILURE(MakeOrphans());
+    }
     grpc::Status s = RunOp(c.op);
     EXPECT_FALSE(s.ok())
         << "the call returned OK although the daemon should have died";

@@ -384,11 +384,11 @@ TEST_F(HostileInputTest, UpdateTouchesOnlyLabels) {
   info.set_name("active");
   info.set_parent("look");
   info.set_kind(v1::COMMITTED);
-  for (const std::string& path :
+  for (const char* path :
        {"name", "parent", "kind", "created_at", "updated_at", "labels_x",
         "unknown.field", ""}) {
     ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
-                   "Update of \"" + path + "\"",
+                   "Update of \"" + std::string(path) + "\"",
                    [&] { return Update(info, {path}); });
   }
   info.set_name("missing");

@@ -165,10 +165,21 @@ TEST_F(FsckTest, MissingFilesOfACommittedLayerAreReportedNotInvented) {
   CheckAndRepair({"missing-fs"}, {"missing-fs"});
 }
 
-TEST_F(FsckTest, MissingDirectoryOfAnActiveSnapshotIsReported) {
-  ASSERT_OK(
-      fs::RemoveAll(root_ + "/snapshots/" + std::to_string(IdOf("work"))));
-  CheckAndRepair({"missing-directory"}, {"missing-directory"});
+// As start-up does: a lost active directory comes back empty.
+TEST_F(FsckTest, MissingDirectoryOfAnActiveSnapshotIsMadeAgain) {
+  const std::string dir = root_ + "/snapshots/" + std::to_string(IdOf("work"));
+  ASSERT_OK(fs::RemoveAll(dir));
+  CheckAndRepair({"missing-directory"});
+  EXPECT_TRUE(fs::Exists(dir + "/fs"));
+  EXPECT_TRUE(fs::Exists(dir + "/work"));
+}
+
+// Only the whole directory is start-up's case; an active snapshot whose fs
+// alone is gone had its files taken, and that stays for the operator.
+TEST_F(FsckTest, MissingFsOfAnActiveSnapshotIsReported) {
+  ASSERT_OK(fs::RemoveAll(root_ + "/snapshots/" + std::to_string(IdOf("work")) +
+                          "/fs"));
+  CheckAndRepair({"missing-fs"}, {"missing-fs"});
 }
 
 TEST_F(FsckTest, MissingWorkAndViewDirectoriesAreMadeAgain) {
