@@ -22,11 +22,6 @@ namespace {
 using metadata::Finding;
 using metadata::Kind;
 
-constexpr mode_t kRootMode = 0700;
-constexpr mode_t kSnapshotDirMode = 0700;
-constexpr mode_t kFsMode = 0755;
-constexpr mode_t kWorkMode = 0711;
-
 enum class Entry { kMissing, kDirectory, kOther };
 
 Entry EntryAt(const std::string& path) {

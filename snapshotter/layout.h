@@ -11,12 +11,21 @@
 #ifndef CPP_OVERLAY_SNAPSHOTTER_LAYOUT_H_
 #define CPP_OVERLAY_SNAPSHOTTER_LAYOUT_H_
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include "absl/strings/string_view.h"
 
 namespace cpp_overlay::snapshotter {
+
+// Modes of what the layout names, shared by the daemon and fsck.
+inline constexpr mode_t kRootMode = 0700;
+inline constexpr mode_t kSnapshotsMode = 0700;
+inline constexpr mode_t kSnapshotDirMode = 0700;
+inline constexpr mode_t kFsMode = 0755;
+inline constexpr mode_t kWorkMode = 0711;
 
 class Layout {
  public:

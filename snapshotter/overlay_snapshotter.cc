@@ -17,12 +17,6 @@ namespace {
 
 using metadata::Kind;
 
-constexpr mode_t kRootMode = 0700;
-constexpr mode_t kSnapshotsMode = 0700;
-constexpr mode_t kSnapshotDirMode = 0700;
-constexpr mode_t kFsMode = 0755;
-constexpr mode_t kWorkMode = 0711;
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
