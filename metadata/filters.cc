@@ -714,6 +714,28 @@ bool Filter::Matches(const Info& info) const {
 
 bool Filter::MatchesAll() const { return impl_->matches_all; }
 
+std::optional<std::vector<Filter::LabelLookup>> Filter::LabelLookups() const {
+  if (impl_->matches_all) return std::nullopt;
+  std::vector<LabelLookup> lookups;
+  for (const Conjunction& selectors : impl_->alternatives) {
+    // An equality narrows more than a presence test.
+    const Selector* best = nullptr;
+    for (const Selector& selector : selectors) {
+      if (selector.field != "labels") continue;
+      if (selector.op == Operator::kEqual) {
+        best = &selector;
+        break;
+      }
+      if (selector.op == Operator::kPresent && best == nullptr) best = &selector;
+    }
+    if (best == nullptr) return std::nullopt;
+    LabelLookup lookup{best->label_key, std::nullopt};
+    if (best->op == Operator::kEqual) lookup.value = best->value;
+    lookups.push_back(std::move(lookup));
+  }
+  return lookups;
+}
+
 Filter::Filter(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
 Filter::~Filter() = default;

@@ -14,6 +14,7 @@
 #define CPP_OVERLAY_METADATA_FILTERS_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,18 @@ class Filter {
 
   // True when there are no filters, so everything matches.
   bool MatchesAll() const;
+
+  // A label test one alternative requires: label `key` present, with
+  // exactly `value` when set.
+  struct LabelLookup {
+    std::string key;
+    std::optional<std::string> value;
+  };
+  // One lookup per alternative, so the snapshots found by all of them
+  // (through the label index) include every match; Matches still decides.
+  // nullopt when some alternative requires no label, or everything
+  // matches: then only a full scan finds the matches.
+  std::optional<std::vector<LabelLookup>> LabelLookups() const;
 
   Filter(Filter&&) = default;
   Filter& operator=(Filter&&) = default;

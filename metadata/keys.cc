@@ -35,6 +35,53 @@ std::string ChildrenOf(uint64_t parent_id) {
   return absl::StrCat(kChildPrefix, EncodeId(parent_id));
 }
 
+namespace {
+
+std::string EncodeLength(size_t n) {
+  const auto v = static_cast<uint32_t>(n);
+  return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                     static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+// Reads a 4-byte big-endian length and that many bytes from the front of
+// `in`; nullopt when `in` is too short.
+std::optional<absl::string_view> TakeLengthPrefixed(absl::string_view& in) {
+  if (in.size() < 4) return std::nullopt;
+  uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<unsigned char>(in[i]);
+  in.remove_prefix(4);
+  if (in.size() < n) return std::nullopt;
+  absl::string_view out = in.substr(0, n);
+  in.remove_prefix(n);
+  return out;
+}
+
+}  // namespace
+
+std::string LabelKeyPrefix(absl::string_view key) {
+  return absl::StrCat(kLabelPrefix, EncodeLength(key.size()), key);
+}
+
+std::string LabelValuePrefix(absl::string_view key, absl::string_view value) {
+  return absl::StrCat(LabelKeyPrefix(key), EncodeLength(value.size()), value);
+}
+
+std::string Label(absl::string_view key, absl::string_view value, uint64_t id) {
+  return absl::StrCat(LabelValuePrefix(key, value), EncodeId(id));
+}
+
+std::optional<LabelEntry> LabelEntryOf(absl::string_view db_key) {
+  if (!absl::StartsWith(db_key, kLabelPrefix)) return std::nullopt;
+  absl::string_view rest = db_key.substr(kLabelPrefix.size());
+  std::optional<absl::string_view> key = TakeLengthPrefixed(rest);
+  if (!key) return std::nullopt;
+  std::optional<absl::string_view> value = TakeLengthPrefixed(rest);
+  if (!value) return std::nullopt;
+  std::optional<uint64_t> id = DecodeId(rest);
+  if (!id) return std::nullopt;
+  return LabelEntry{*key, *value, *id};
+}
+
 std::optional<absl::string_view> SnapshotKeyOf(absl::string_view db_key) {
   if (!absl::StartsWith(db_key, kSnapshotPrefix)) return std::nullopt;
   return db_key.substr(kSnapshotPrefix.size());

@@ -71,6 +71,45 @@ absl::StatusOr<uint64_t> RecoverNextId(rocksdb::DB& db) {
   return next;
 }
 
+// The label index entries (keys.h) of `snapshot`'s labels.
+void PutLabelEntries(rocksdb::WriteBatch& batch, const Snapshot& snapshot) {
+  for (const auto& [key, value] : snapshot.info.labels) {
+    batch.Put(keys::Label(key, value, snapshot.id), rocksdb::Slice());
+  }
+}
+
+void DeleteLabelEntries(rocksdb::WriteBatch& batch, const Snapshot& snapshot) {
+  for (const auto& [key, value] : snapshot.info.labels) {
+    batch.Delete(keys::Label(key, value, snapshot.id));
+  }
+}
+
+// Roots written before the label index existed get it in one synced batch,
+// with the marker that says it is complete. Records that do not decode are
+// left out (fsck reports them).
+absl::Status EnsureLabelIndex(rocksdb::DB& db) {
+  std::string ready;
+  rocksdb::Status s =
+      db.Get(rocksdb::ReadOptions(), ToSlice(keys::kLabelIndexReady), &ready);
+  if (s.ok()) return absl::OkStatus();
+  if (!s.IsNotFound()) return FromRocksDB(s, "read label index marker");
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(ToSlice(keys::kSnapshotPrefix)); it->Valid(); it->Next()) {
+    std::optional<absl::string_view> key = keys::SnapshotKeyOf(FromSlice(it->key()));
+    if (!key) break;
+    absl::StatusOr<Snapshot> snapshot = DecodeRecord(*key, FromSlice(it->value()));
+    if (snapshot.ok()) PutLabelEntries(batch, *snapshot);
+  }
+  if (!it->status().ok()) return FromRocksDB(it->status(), "build label index");
+  batch.Put(ToSlice(keys::kLabelIndexReady), "1");
+  rocksdb::WriteOptions options;
+  options.sync = true;
+  s = db.Write(options, &batch);
+  if (!s.ok()) return FromRocksDB(s, "build label index");
+  return absl::OkStatus();
+}
+
 // Discards RocksDB's info log instead of writing the LOG file on the root's
 // filesystem: once a LOG write fails for lack of space, Debian's RocksDB
 // (built with assertions) aborts the daemon on the next log line. Failures
@@ -117,6 +156,7 @@ absl::StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(
     return FromRocksDB(s, absl::StrCat("open metadata database ", path));
   }
   std::unique_ptr<rocksdb::DB> db(raw);
+  if (absl::Status built = EnsureLabelIndex(*db); !built.ok()) return built;
   absl::StatusOr<uint64_t> next_id = RecoverNextId(*db);
   if (!next_id.ok()) return next_id.status();
   std::unique_ptr<SnapshotStore> store(
@@ -200,6 +240,7 @@ absl::StatusOr<Snapshot> SnapshotStore::Create(Kind kind, absl::string_view key,
     }
     batch.Put(keys::Snapshot(key), EncodeRecord(snapshot));
     batch.Put(keys::Id(id), ToSlice(key));
+    PutLabelEntries(batch, snapshot);
     // Ids are never reused, even after the highest one is removed.
     uint64_t next = std::max(next_id_.load(), id + 1);
     batch.Put(ToSlice(keys::kNextId), keys::EncodeId(next));
@@ -233,6 +274,8 @@ absl::StatusOr<Snapshot> SnapshotStore::Commit(absl::string_view key,
       return WrongKind(key, "commit", "snapshot is not active");
     }
 
+    rocksdb::WriteBatch batch;
+    DeleteLabelEntries(batch, *active);
     committed = *std::move(active);
     committed.info.name = std::string(name);
     committed.info.kind = Kind::kCommitted;
@@ -240,10 +283,10 @@ absl::StatusOr<Snapshot> SnapshotStore::Commit(absl::string_view key,
     committed.info.created = committed.info.updated = absl::Now();
     committed.usage = usage;
 
-    rocksdb::WriteBatch batch;
     batch.Delete(keys::Snapshot(key));
     batch.Put(keys::Snapshot(name), EncodeRecord(committed));
     batch.Put(keys::Id(committed.id), ToSlice(name));
+    PutLabelEntries(batch, committed);
     absl::StatusOr<uint64_t> written = WriteLocked(batch, "commit", key);
     if (!written.ok()) return written.status();
     sequence = *written;
@@ -266,6 +309,7 @@ absl::StatusOr<Snapshot> SnapshotStore::Remove(absl::string_view key) {
     rocksdb::WriteBatch batch;
     batch.Delete(keys::Snapshot(key));
     batch.Delete(keys::Id(snapshot->id));
+    DeleteLabelEntries(batch, *snapshot);
     if (!snapshot->ancestor_ids.empty()) {
       batch.Delete(keys::Child(snapshot->ancestor_ids.front(), snapshot->id));
     }
@@ -289,9 +333,12 @@ absl::StatusOr<Snapshot> SnapshotStore::Update(
     absl::StatusOr<Labels> updated =
         ApplyLabelUpdate(snapshot->info.labels, labels, paths, key);
     if (!updated.ok()) return updated.status();
+    rocksdb::WriteBatch batch;
+    // A Put after a Delete of the same entry wins, so unchanged labels stay.
+    DeleteLabelEntries(batch, *snapshot);
     snapshot->info.labels = *std::move(updated);
     snapshot->info.updated = absl::Now();
-    rocksdb::WriteBatch batch;
+    PutLabelEntries(batch, *snapshot);
     batch.Put(keys::Snapshot(key), EncodeRecord(*snapshot));
     absl::StatusOr<uint64_t> written = WriteLocked(batch, "update", key);
     if (!written.ok()) return written.status();
@@ -359,6 +406,12 @@ absl::Status SnapshotStore::Walk(
   rocksdb::ReadOptions options;
   const rocksdb::Snapshot* db_snapshot = db_->GetSnapshot();
   options.snapshot = db_snapshot;
+  if (std::optional<std::vector<Filter::LabelLookup>> lookups =
+          filter.LabelLookups()) {
+    absl::Status status = WalkLabelIndex(options, *lookups, filter, fn);
+    db_->ReleaseSnapshot(db_snapshot);
+    return status;
+  }
   std::string upper =
       absl::StrCat(keys::kSnapshotPrefix.substr(0, 1),
                    std::string(1, keys::kSnapshotPrefix[1] + 1));
@@ -387,6 +440,46 @@ absl::Status SnapshotStore::Walk(
   }
   db_->ReleaseSnapshot(db_snapshot);
   return status;
+}
+
+absl::Status SnapshotStore::WalkLabelIndex(
+    const rocksdb::ReadOptions& options,
+    const std::vector<Filter::LabelLookup>& lookups, const Filter& filter,
+    const std::function<absl::Status(const Snapshot&)>& fn) const {
+  absl::flat_hash_set<uint64_t> ids;
+  for (const Filter::LabelLookup& lookup : lookups) {
+    const std::string prefix = lookup.value
+                                   ? keys::LabelValuePrefix(lookup.key, *lookup.value)
+                                   : keys::LabelKeyPrefix(lookup.key);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      if (auto entry = keys::LabelEntryOf(FromSlice(it->key()))) ids.insert(entry->id);
+    }
+    if (!it->status().ok()) return FromRocksDB(it->status(), "walk label index");
+  }
+  // Walk answers in key order, like the full scan.
+  std::vector<std::string> snapshot_keys;
+  snapshot_keys.reserve(ids.size());
+  for (uint64_t id : ids) {
+    std::string key;
+    rocksdb::Status s = db_->Get(options, keys::Id(id), &key);
+    if (s.IsNotFound()) continue;  // a stale entry: fsck reports it
+    if (!s.ok()) return FromRocksDB(s, "walk label index");
+    snapshot_keys.push_back(std::move(key));
+  }
+  std::sort(snapshot_keys.begin(), snapshot_keys.end());
+  std::string value;
+  for (const std::string& key : snapshot_keys) {
+    rocksdb::Status s = db_->Get(options, keys::Snapshot(key), &value);
+    if (s.IsNotFound()) continue;
+    if (!s.ok()) return FromRocksDB(s, absl::StrCat("read snapshot ", QuoteKey(key)));
+    absl::StatusOr<Snapshot> snapshot = DecodeRecord(key, value);
+    if (!snapshot.ok()) return snapshot.status();
+    if (!filter.Matches(snapshot->info)) continue;
+    if (absl::Status status = fn(*snapshot); !status.ok()) return status;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<absl::flat_hash_set<uint64_t>> SnapshotStore::Ids() const {
@@ -478,6 +571,11 @@ absl::StatusOr<StoreDump> SnapshotStore::Dump() const {
         dump.children.emplace_back(*parent, *keys::ChildIdOf(db_key));
       } else if (db_key == keys::kNextId && keys::DecodeId(value)) {
         dump.next_id = *keys::DecodeId(value);
+      } else if (std::optional<keys::LabelEntry> label = keys::LabelEntryOf(db_key)) {
+        dump.labels.push_back(
+            {std::string(label->key), std::string(label->value), label->id});
+      } else if (db_key == keys::kLabelIndexReady) {
+        // The marker of a complete label index; Open writes it.
       } else {
         dump.unknown_keys.emplace_back(db_key);
       }
@@ -504,6 +602,12 @@ absl::Status SnapshotStore::ApplyRepair(const StoreRepair& repair) {
   }
   if (repair.next_id) {
     batch.Put(ToSlice(keys::kNextId), keys::EncodeId(*repair.next_id));
+  }
+  for (const LabelIndexEntry& e : repair.put_labels) {
+    batch.Put(keys::Label(e.key, e.value, e.id), rocksdb::Slice());
+  }
+  for (const LabelIndexEntry& e : repair.delete_labels) {
+    batch.Delete(keys::Label(e.key, e.value, e.id));
   }
   absl::MutexLock lock(&write_mu_);
   rocksdb::WriteOptions options;

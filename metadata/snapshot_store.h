@@ -35,6 +35,7 @@
 namespace rocksdb {
 class DB;
 class Env;
+struct ReadOptions;
 class Statistics;
 class WriteBatch;
 }
@@ -141,6 +142,13 @@ class SnapshotStore {
   // The record of `key` as RocksDB has it now; no lock of ours. Writers call
   // it under write_mu_, so what they read cannot change before their write.
   absl::StatusOr<Snapshot> Read(absl::string_view key) const;
+
+  // Walk through the label index: the snapshots `lookups` find, in key
+  // order, that match `filter`.
+  absl::Status WalkLabelIndex(
+      const rocksdb::ReadOptions& options,
+      const std::vector<Filter::LabelLookup>& lookups, const Filter& filter,
+      const std::function<absl::Status(const Snapshot&)>& fn) const;
 
   // Applies `batch` without syncing; returns the sequence number to sync
   // up to. Call with write_mu_ held.

@@ -142,6 +142,36 @@ StoreCheck CheckStore(const StoreDump& dump) {
     check.repair.delete_children.push_back(edge);
   }
 
+  // Label index: exactly one "l/" entry per label of each record, so
+  // filtered Lists find what a full scan would.
+  std::set<LabelIndexEntry> expected_labels;
+  for (const auto& [key, s] : by_key) {
+    if (by_id[s->id].size() > 1) continue;  // duplicate-id: nothing is safe
+    for (const auto& [label, value] : s->info.labels) {
+      expected_labels.insert({label, value, s->id});
+    }
+  }
+  const std::set<LabelIndexEntry> actual_labels(dump.labels.begin(),
+                                                dump.labels.end());
+  for (const LabelIndexEntry& e : expected_labels) {
+    if (actual_labels.count(e) != 0) continue;
+    report("missing-label-index", SnapshotObject(by_id[e.id].front()->info.name),
+           absl::StrCat("no label index entry for label \"",
+                        absl::CHexEscape(e.key), "\": filtered Lists miss it"),
+           "write the index entry");
+    check.repair.put_labels.push_back(e);
+  }
+  for (const LabelIndexEntry& e : actual_labels) {
+    if (expected_labels.count(e) != 0) continue;
+    const auto owner = by_id.find(e.id);
+    if (owner != by_id.end() && owner->second.size() > 1) continue;
+    report("stale-label-index",
+           absl::StrCat("label index entry \"", absl::CHexEscape(e.key), "\" of id ", e.id),
+           "no snapshot with that id has that label",
+           "delete the index entry");
+    check.repair.delete_labels.push_back(e);
+  }
+
   // The id counter: ids are never reused, so it must be above every id.
   // (A root that never had a snapshot has no counter yet.)
   if (dump.next_id ? *dump.next_id <= max_id : max_id > 0) {

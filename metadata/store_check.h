@@ -41,6 +41,8 @@ struct StoreCheck {
 //   ancestor-mismatch    ancestor ids differ from the parent chain (report)
 //   missing-child-index  record without its "c/" entry            (add it)
 //   stale-child-index    "c/" entry no record matches             (delete it)
+//   missing-label-index  a label of a record without its "l/" entry (add it)
+//   stale-label-index    "l/" entry no record's label matches      (delete it)
 //   next-id-behind       "m/next_id" missing or not above every id (raise it)
 //   bad-usage            negative usage, or usage on a non-committed
 //                        snapshot                                 (reset it)

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -15,6 +16,20 @@
 #include "metadata/types.h"
 
 namespace cpp_overlay::metadata {
+
+// One label index entry: snapshot `id` carries label `key` = `value`.
+struct LabelIndexEntry {
+  std::string key;
+  std::string value;
+  uint64_t id = 0;
+
+  friend bool operator<(const LabelIndexEntry& a, const LabelIndexEntry& b) {
+    return std::tie(a.key, a.value, a.id) < std::tie(b.key, b.value, b.id);
+  }
+  friend bool operator==(const LabelIndexEntry& a, const LabelIndexEntry& b) {
+    return std::tie(a.key, a.value, a.id) == std::tie(b.key, b.value, b.id);
+  }
+};
 
 // The database at one point in time, in key order (see keys.h).
 struct StoreDump {
@@ -27,6 +42,7 @@ struct StoreDump {
   std::vector<std::pair<uint64_t, std::string>> ids;    // "i/" id -> key
   std::vector<std::pair<uint64_t, uint64_t>> children;  // "c/" parent, child
   std::optional<uint64_t> next_id;                      // "m/next_id"
+  std::vector<LabelIndexEntry> labels;                  // "l/" entries
   // Keys that fit no layout (including malformed "i/", "c/", "m/" keys).
   std::vector<std::string> unknown_keys;
 };
@@ -40,10 +56,13 @@ struct StoreRepair {
   // Rewrites the record of snapshot.info.name with `snapshot`.
   std::vector<Snapshot> put_records;
   std::optional<uint64_t> next_id;
+  std::vector<LabelIndexEntry> put_labels;
+  std::vector<LabelIndexEntry> delete_labels;
 
   bool empty() const {
     return put_ids.empty() && delete_ids.empty() && put_children.empty() &&
-           delete_children.empty() && put_records.empty() && !next_id;
+           delete_children.empty() && put_records.empty() && !next_id &&
+           put_labels.empty() && delete_labels.empty();
   }
 };
 

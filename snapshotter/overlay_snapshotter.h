@@ -5,10 +5,10 @@
 // half-made directory:
 //   create: build snapshots/new-<id>, rename to snapshots/<id>, then write
 //           metadata. A crash before the metadata write leaves an unknown
-//           directory that start-up reconciliation (Cleanup) removes. The
-//           rename needs no fsync of its own: the metadata write's WAL sync
-//           appends to the log, which commits the filesystem journal (ext4,
-//           xfs) with the rename in it. Should a filesystem not order them,
+//           directory that start-up reconciliation (Cleanup) removes. As
+//           in containerd, the directory is not fsynced: the WAL sync
+//           overwrites preallocated log space and need not commit the
+//           filesystem journal holding the rename. After a power cut
 //           start-up recreates the (necessarily empty) directories of
 //           active and view snapshots whose rename was lost.
 //   remove: write metadata first, then rename the directory into trash/,

@@ -230,6 +230,28 @@ TEST_F(FsckTest, ChildrenIndexDriftIsRebuiltFromTheRecords) {
   ASSERT_OK((*open)->Remove("child"));
 }
 
+TEST_F(FsckTest, LabelIndexDriftIsRebuiltFromTheRecords) {
+  // work gains a label behind the index's back, and the index names a
+  // label nobody has.
+  metadata::Snapshot work = Record("work");
+  work.info.labels["containerd.io/snapshot/x"] = "1";
+  metadata::StoreRepair change;
+  change.put_records.push_back(work);  // missing-label-index
+  change.put_labels.push_back({"containerd.io/snapshot/x", "1", IdOf("base")});  // stale
+  Corrupt(change);
+  CheckAndRepair({"missing-label-index", "stale-label-index"});
+  auto store = metadata::SnapshotStore::Open(root_ + "/metadata");
+  ASSERT_OK(store);
+  auto filter = metadata::Filter::Parse({"labels.\"containerd.io/snapshot/x\"==1"});
+  ASSERT_OK(filter);
+  std::vector<std::string> found;
+  ASSERT_OK((*store)->Walk(*filter, [&](const metadata::Snapshot& s) {
+    found.push_back(s.info.name);
+    return absl::OkStatus();
+  }));
+  EXPECT_EQ(found, std::vector<std::string>{"work"});
+}
+
 TEST_F(FsckTest, DanglingParentIsReported) {
   metadata::Snapshot orphan = Record("work");
   orphan.info.parent = "gone";

@@ -9,8 +9,10 @@
 // alternating which server goes first, each repetition on fresh keys, stops
 // the daemons and removes their roots. It prints a Markdown report: per row
 // the median over repetitions of ops/s, p50 and p99 latency for each server
-// and the ratio ours/reference of throughput (>1 means ours is faster).
-// Progress goes to stderr. It needs root only for what the daemons need.
+// and the ratio ours/reference of throughput (>1 means ours is faster),
+// then per row the CPU time per operation of each daemon and of the client
+// itself over the timed calls. Progress goes to stderr. It needs root only
+// for what the daemons need.
 //
 // Usage: snapshot-bench --ours BINARY --reference BINARY --work-dir DIR [flags]
 package main
@@ -418,6 +420,38 @@ func writeReport(w io.Writer, servers []server, z *sizes, res *results, selected
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | **%.2f** |\n",
 			r.label, n(o.ops), rate(o.opsPerSec), dur(o.p50), dur(o.p99),
 			rate(f.opsPerSec), dur(f.p50), dur(f.p99), o.opsPerSec/f.opsPerSec)
+	}
+
+	// Where the time goes, for the rows whose timed calls were metered.
+	var cpuLines []string
+	for _, r := range rows {
+		if _, bad := res.errors[r.scenario]; !ran[r.scenario] || bad {
+			continue
+		}
+		o, ok1 := res.summary(r.scenario, "ours", r.oursRow)
+		f, ok2 := res.summary(r.scenario, r.refServer, r.refRow)
+		if !ok1 || !ok2 || !o.cpu || !f.cpu {
+			continue
+		}
+		ratio := "–"
+		if o.serverCPUPerOp > 0 {
+			ratio = fmt.Sprintf("**%.2f**", float64(f.serverCPUPerOp)/float64(o.serverCPUPerOp))
+		}
+		cpuLines = append(cpuLines, fmt.Sprintf("| %s | %s | %s | %s | %s | %s |",
+			r.label, dur(o.serverCPUPerOp), dur(o.clientCPUPerOp), dur(f.serverCPUPerOp), dur(f.clientCPUPerOp), ratio))
+	}
+	if len(cpuLines) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "CPU per operation, median of the repetitions: daemon CPU is the server process's user+system CPU time "+
+			"(all its threads) during the row's timed calls, client CPU is the benchmark client's own over the same calls, "+
+			"both divided by the row's operation count; the client's share bounds how far any server can go. "+
+			"**ratio = reference daemon CPU ÷ %s daemon CPU: > 1 means %s uses less.**\n\n", ours.label, ours.label)
+		fmt.Fprintf(w, "| scenario | %s: daemon CPU/op | %s: client CPU/op | %s: daemon CPU/op | %s: client CPU/op | daemon CPU ratio (>1 = %s uses less) |\n",
+			ours.label, ours.label, ref.label, ref.label, ours.label)
+		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|")
+		for _, l := range cpuLines {
+			fmt.Fprintln(w, l)
+		}
 	}
 
 	if ran["memory"] {

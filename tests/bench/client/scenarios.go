@@ -171,6 +171,7 @@ func buildChain(ctx context.Context, d *daemon, k keyspace, depth int) (string, 
 func runChain(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface{}) (map[string]*sample, error) {
 	var pairs, prepares, commits recorder
 	parent := ""
+	cpu := d.startCPU()
 	start := time.Now()
 	for i := 0; i < z.chainDepth; i++ {
 		t0 := time.Now()
@@ -187,14 +188,14 @@ func runChain(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface{
 		pairs.add(t2.Sub(t0))
 		parent = k.name(i)
 	}
-	wall := time.Since(start)
+	chain := cpu.done(pairs.sample(time.Since(start)))
 	var prepareWall, commitWall time.Duration
 	for i := range prepares.lats {
 		prepareWall += prepares.lats[i]
 		commitWall += commits.lats[i]
 	}
 	return map[string]*sample{
-		"chain":         pairs.sample(wall),
+		"chain":         chain,
 		"chain-prepare": prepares.sample(prepareWall),
 		"chain-commit":  commits.sample(commitWall),
 	}, nil
@@ -206,6 +207,7 @@ func runChain(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface{
 func runConcurrent(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface{}) (map[string]*sample, error) {
 	var pairs recorder
 	total := z.concurrentClients * z.concurrentPairs
+	cpu := d.startCPU()
 	start := time.Now()
 	err := parallel(total, z.concurrentClients, func(i int) error {
 		t0 := time.Now()
@@ -221,7 +223,7 @@ func runConcurrent(ctx context.Context, d *daemon, z *sizes, k keyspace, _ inter
 	if err != nil {
 		return nil, err
 	}
-	return map[string]*sample{"concurrent": pairs.sample(time.Since(start))}, nil
+	return map[string]*sample{"concurrent": cpu.done(pairs.sample(time.Since(start)))}, nil
 }
 
 // 3. stat: Stat of random keys among statKeys active snapshots.
@@ -233,6 +235,7 @@ func runStat(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface{}
 	// The same sequence of keys for both servers.
 	r := rand.New(rand.NewSource(int64(z.statKeys)))
 	var stats recorder
+	cpu := d.startCPU()
 	start := time.Now()
 	for i := 0; i < z.statOps; i++ {
 		key := k.key(r.Intn(z.statKeys))
@@ -242,7 +245,7 @@ func runStat(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface{}
 		}
 		stats.add(time.Since(t0))
 	}
-	return map[string]*sample{"stat": stats.sample(time.Since(start))}, nil
+	return map[string]*sample{"stat": cpu.done(stats.sample(time.Since(start)))}, nil
 }
 
 // 4. mounts: Mounts of an active snapshot on a chain of mountsDepth layers.
@@ -261,6 +264,7 @@ func prepareMounts(ctx context.Context, d *daemon, z *sizes, k keyspace) (interf
 func runMounts(ctx context.Context, d *daemon, z *sizes, k keyspace, state interface{}) (map[string]*sample, error) {
 	key := state.(string)
 	var calls recorder
+	cpu := d.startCPU()
 	start := time.Now()
 	for i := 0; i < z.mountsOps; i++ {
 		t0 := time.Now()
@@ -273,7 +277,7 @@ func runMounts(ctx context.Context, d *daemon, z *sizes, k keyspace, state inter
 			return nil, fmt.Errorf("mounts %q: want one overlay mount, got %+v", key, m)
 		}
 	}
-	return map[string]*sample{"mounts": calls.sample(time.Since(start))}, nil
+	return map[string]*sample{"mounts": cpu.done(calls.sample(time.Since(start)))}, nil
 }
 
 // walkLabel marks one snapshot in walkMatchEvery for the filtered List.
@@ -307,6 +311,7 @@ func runWalk(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface{}
 		{"walk-filtered", []string{filter}, wantFiltered},
 	} {
 		var lists recorder
+		cpu := d.startCPU()
 		start := time.Now()
 		for i := 0; i < z.walkOps; i++ {
 			n := 0
@@ -323,7 +328,7 @@ func runWalk(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface{}
 				return nil, fmt.Errorf("list %q: %d snapshots, want %d", c.filters, n, c.want)
 			}
 		}
-		out[c.row] = lists.sample(time.Since(start))
+		out[c.row] = cpu.done(lists.sample(time.Since(start)))
 	}
 	return out, nil
 }
@@ -341,6 +346,7 @@ func runUpdate(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface
 	const label = "containerd.io/snapshot/bench.update"
 	r := rand.New(rand.NewSource(int64(z.updateKeys)))
 	var updates recorder
+	cpu := d.startCPU()
 	start := time.Now()
 	for i := 0; i < z.updateOps; i++ {
 		name := k.name(r.Intn(z.updateKeys))
@@ -351,7 +357,7 @@ func runUpdate(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface
 		}
 		updates.add(time.Since(t0))
 	}
-	return map[string]*sample{"update": updates.sample(time.Since(start))}, nil
+	return map[string]*sample{"update": cpu.done(updates.sample(time.Since(start)))}, nil
 }
 
 // 7. remove: Remove of removeLeaves leaves one after the other, as
@@ -377,6 +383,7 @@ type snapshotWithFiles struct {
 
 func runRemove(ctx context.Context, d *daemon, z *sizes, k keyspace, state interface{}) (map[string]*sample, error) {
 	var removes recorder
+	cpu := d.startCPU()
 	start := time.Now()
 	for i := 0; i < z.removeLeaves; i++ {
 		t0 := time.Now()
@@ -385,7 +392,7 @@ func runRemove(ctx context.Context, d *daemon, z *sizes, k keyspace, state inter
 		}
 		removes.add(time.Since(t0))
 	}
-	out := map[string]*sample{"remove-leaves": removes.sample(time.Since(start))}
+	out := map[string]*sample{"remove-leaves": cpu.done(removes.sample(time.Since(start)))}
 	t0 := time.Now()
 	if err := d.cleanup(ctx); err != nil {
 		return nil, fmt.Errorf("cleanup: %w", err)
@@ -479,8 +486,9 @@ func runUsage(ctx context.Context, d *daemon, z *sizes, k keyspace, state interf
 	key, fsDir := state.(snapshotWithFiles).key, state.(snapshotWithFiles).dir
 	var err error
 	var usages, dus recorder
-	start := time.Now()
 	var u snapshots.Usage
+	cpu := d.startCPU()
+	start := time.Now()
 	for i := 0; i < z.usageOps; i++ {
 		t0 := time.Now()
 		u, err = d.sn.Usage(ctx, key)
@@ -489,7 +497,7 @@ func runUsage(ctx context.Context, d *daemon, z *sizes, k keyspace, state interf
 		}
 		usages.add(time.Since(t0))
 	}
-	usageWall := time.Since(start)
+	usage := cpu.done(usages.sample(time.Since(start)))
 	// Every file, every directory and the root of the tree.
 	if want := int64(z.usageFiles + (z.usageFiles+99)/100 + 1); u.Inodes != want {
 		warnf("%s: usage of %q reports %d inodes; the tree has %d", d.label, key, u.Inodes, want)
@@ -503,7 +511,7 @@ func runUsage(ctx context.Context, d *daemon, z *sizes, k keyspace, state interf
 		dus.add(time.Since(t0))
 	}
 	return map[string]*sample{
-		"usage": usages.sample(usageWall),
+		"usage": usage,
 		"du":    dus.sample(time.Since(start)),
 	}, nil
 }

@@ -13,6 +13,11 @@ type sample struct {
 	wall  time.Duration   // wall time of all of them (for ops/s)
 	lats  []time.Duration // latency of each operation
 	value float64         // a non-time figure (bytes of memory), if any
+
+	// CPU time used over the timed interval by the daemon and by the
+	// client, if measured (cpu).
+	cpu                  bool
+	serverCPU, clientCPU time.Duration
 }
 
 // recorder collects latencies from concurrent callers.
@@ -67,14 +72,24 @@ type summary struct {
 	p50, p99  time.Duration
 	value     float64
 	wall      time.Duration
+	// CPU time per operation, if every repetition measured it (cpu).
+	cpu                            bool
+	serverCPUPerOp, clientCPUPerOp time.Duration
 }
 
 func summarize(samples []*sample) (summary, bool) {
 	if len(samples) == 0 {
 		return summary{}, false
 	}
-	var ops, rates, p50s, p99s, values, walls []float64
+	var ops, rates, p50s, p99s, values, walls, serverCPUs, clientCPUs []float64
+	cpu := true
 	for _, s := range samples {
+		if s.cpu && s.ops > 0 {
+			serverCPUs = append(serverCPUs, float64(s.serverCPU)/float64(s.ops))
+			clientCPUs = append(clientCPUs, float64(s.clientCPU)/float64(s.ops))
+		} else {
+			cpu = false
+		}
 		ops = append(ops, float64(s.ops))
 		rates = append(rates, s.opsPerSec())
 		p50s = append(p50s, float64(s.percentile(50)))
@@ -82,7 +97,7 @@ func summarize(samples []*sample) (summary, bool) {
 		values = append(values, s.value)
 		walls = append(walls, float64(s.wall))
 	}
-	return summary{
+	sum := summary{
 		reps:      len(samples),
 		ops:       int(median(ops)),
 		opsPerSec: median(rates),
@@ -90,7 +105,13 @@ func summarize(samples []*sample) (summary, bool) {
 		p99:       time.Duration(median(p99s)),
 		value:     median(values),
 		wall:      time.Duration(median(walls)),
-	}, true
+	}
+	if cpu {
+		sum.cpu = true
+		sum.serverCPUPerOp = time.Duration(median(serverCPUs))
+		sum.clientCPUPerOp = time.Duration(median(clientCPUs))
+	}
+	return sum, true
 }
 
 // median of an odd count is the middle value, of an even count the mean of
