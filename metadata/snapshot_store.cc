@@ -71,6 +71,42 @@ absl::StatusOr<uint64_t> RecoverNextId(rocksdb::DB& db) {
   return next;
 }
 
+// An iterator over the keys that start with `prefix`, and no further. The
+// bound matters for speed, not only for correctness: a Seek that finds no
+// live key in the range would otherwise step over every deletion marker
+// after it, and each Remove leaves markers until compaction drops them, so
+// containerd's garbage collector removing snapshot after snapshot made each
+// children check slower than the last.
+class PrefixIterator {
+ public:
+  PrefixIterator(const rocksdb::DB& db, rocksdb::ReadOptions options,
+                 absl::string_view prefix)
+      : prefix_(prefix), end_(prefix) {
+    // The smallest key above every key with the prefix: drop trailing 0xff
+    // bytes and increment the last other one (none left: no bound).
+    while (!end_.empty() && static_cast<unsigned char>(end_.back()) == 0xff) end_.pop_back();
+    if (!end_.empty()) {
+      end_.back() = static_cast<char>(static_cast<unsigned char>(end_.back()) + 1);
+      end_slice_ = rocksdb::Slice(end_);
+      options.iterate_upper_bound = &end_slice_;
+    }
+    it_.reset(const_cast<rocksdb::DB&>(db).NewIterator(options));
+    it_->Seek(ToSlice(prefix_));
+  }
+
+  bool Valid() const { return it_->Valid() && it_->key().starts_with(ToSlice(prefix_)); }
+  void Next() { it_->Next(); }
+  absl::string_view key() const { return FromSlice(it_->key()); }
+  absl::string_view value() const { return FromSlice(it_->value()); }
+  rocksdb::Status status() const { return it_->status(); }
+
+ private:
+  const std::string prefix_;
+  std::string end_;
+  rocksdb::Slice end_slice_;  // points into end_; the iterator keeps a pointer to it
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
 // The label index entries (keys.h) of `snapshot`'s labels.
 void PutLabelEntries(rocksdb::WriteBatch& batch, const Snapshot& snapshot) {
   for (const auto& [key, value] : snapshot.info.labels) {
@@ -412,20 +448,13 @@ absl::Status SnapshotStore::Walk(
     db_->ReleaseSnapshot(db_snapshot);
     return status;
   }
-  std::string upper =
-      absl::StrCat(keys::kSnapshotPrefix.substr(0, 1),
-                   std::string(1, keys::kSnapshotPrefix[1] + 1));
-  rocksdb::Slice upper_slice(upper);
-  options.iterate_upper_bound = &upper_slice;
   absl::Status status;
   {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
-    for (it->Seek(ToSlice(keys::kSnapshotPrefix)); it->Valid(); it->Next()) {
-      std::optional<absl::string_view> key =
-          keys::SnapshotKeyOf(FromSlice(it->key()));
+    PrefixIterator it(*db_, options, keys::kSnapshotPrefix);
+    for (; it.Valid(); it.Next()) {
+      std::optional<absl::string_view> key = keys::SnapshotKeyOf(it.key());
       if (!key) break;
-      absl::StatusOr<Snapshot> snapshot =
-          DecodeRecord(*key, FromSlice(it->value()));
+      absl::StatusOr<Snapshot> snapshot = DecodeRecord(*key, it.value());
       if (!snapshot.ok()) {
         status = snapshot.status();
         break;
@@ -434,8 +463,8 @@ absl::Status SnapshotStore::Walk(
       status = fn(*snapshot);
       if (!status.ok()) break;
     }
-    if (status.ok() && !it->status().ok()) {
-      status = FromRocksDB(it->status(), "walk snapshots");
+    if (status.ok() && !it.status().ok()) {
+      status = FromRocksDB(it.status(), "walk snapshots");
     }
   }
   db_->ReleaseSnapshot(db_snapshot);
@@ -451,12 +480,11 @@ absl::Status SnapshotStore::WalkLabelIndex(
     const std::string prefix = lookup.value
                                    ? keys::LabelValuePrefix(lookup.key, *lookup.value)
                                    : keys::LabelKeyPrefix(lookup.key);
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
-         it->Next()) {
-      if (auto entry = keys::LabelEntryOf(FromSlice(it->key()))) ids.insert(entry->id);
+    PrefixIterator it(*db_, options, prefix);
+    for (; it.Valid(); it.Next()) {
+      if (auto entry = keys::LabelEntryOf(it.key())) ids.insert(entry->id);
     }
-    if (!it->status().ok()) return FromRocksDB(it->status(), "walk label index");
+    if (!it.status().ok()) return FromRocksDB(it.status(), "walk label index");
   }
   // Walk answers in key order, like the full scan.
   std::vector<std::string> snapshot_keys;
@@ -484,24 +512,20 @@ absl::Status SnapshotStore::WalkLabelIndex(
 
 absl::StatusOr<absl::flat_hash_set<uint64_t>> SnapshotStore::Ids() const {
   absl::flat_hash_set<uint64_t> ids;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(ToSlice(keys::kIdPrefix)); it->Valid(); it->Next()) {
-    std::optional<uint64_t> id = keys::IdOf(FromSlice(it->key()));
+  PrefixIterator it(*db_, rocksdb::ReadOptions(), keys::kIdPrefix);
+  for (; it.Valid(); it.Next()) {
+    std::optional<uint64_t> id = keys::IdOf(it.key());
     if (!id) break;
     ids.insert(*id);
   }
-  if (!it->status().ok()) return FromRocksDB(it->status(), "scan ids");
+  if (!it.status().ok()) return FromRocksDB(it.status(), "scan ids");
   return ids;
 }
 
 absl::StatusOr<bool> SnapshotStore::HasChildren(uint64_t id) const {
-  std::string prefix = keys::ChildrenOf(id);
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions()));
-  it->Seek(prefix);
-  if (!it->status().ok()) return FromRocksDB(it->status(), "scan children");
-  return it->Valid() && it->key().starts_with(prefix);
+  PrefixIterator it(*db_, rocksdb::ReadOptions(), keys::ChildrenOf(id));
+  if (!it.status().ok()) return FromRocksDB(it.status(), "scan children");
+  return it.Valid();
 }
 
 absl::StatusOr<StoreStats> SnapshotStore::Stats() const {
