@@ -227,18 +227,26 @@ absl::StatusOr<Snapshot> SnapshotStore::Read(absl::string_view key) const {
   return DecodeRecord(key, value);
 }
 
-absl::Status SnapshotStore::CheckCreate(absl::string_view key,
-                                        absl::string_view parent) const {
+absl::StatusOr<std::optional<uint64_t>> SnapshotStore::CheckCreate(
+    absl::string_view key, absl::string_view parent) const {
+  absl::StatusOr<std::optional<Snapshot>> p = ReadCreateParent(key, parent);
+  if (!p.ok()) return p.status();
+  if (!p->has_value()) return std::optional<uint64_t>();
+  return std::optional<uint64_t>((*p)->id);
+}
+
+absl::StatusOr<std::optional<Snapshot>> SnapshotStore::ReadCreateParent(
+    absl::string_view key, absl::string_view parent) const {
   if (key.empty()) return InvalidRequest("snapshot key must not be empty");
   absl::StatusOr<Snapshot> existing = Read(key);
   if (existing.ok()) return SnapshotExists(key);
   if (!absl::IsNotFound(existing.status())) return existing.status();
-  if (parent.empty()) return absl::OkStatus();
+  if (parent.empty()) return std::optional<Snapshot>();
   absl::StatusOr<Snapshot> p = Read(parent);
   if (absl::IsNotFound(p.status())) return ParentNotFound(key, parent);
   if (!p.ok()) return p.status();
   if (p->info.kind != Kind::kCommitted) return ParentNotCommitted(key, parent);
-  return absl::OkStatus();
+  return std::optional<Snapshot>(*std::move(p));
 }
 
 absl::StatusOr<Snapshot> SnapshotStore::Create(Kind kind, absl::string_view key,
@@ -254,7 +262,8 @@ absl::StatusOr<Snapshot> SnapshotStore::Create(Kind kind, absl::string_view key,
   uint64_t sequence;
   {
     absl::MutexLock lock(&write_mu_);
-    if (absl::Status s = CheckCreate(key, parent); !s.ok()) return s;
+    absl::StatusOr<std::optional<Snapshot>> p = ReadCreateParent(key, parent);
+    if (!p.ok()) return p.status();
 
     snapshot.id = id;
     snapshot.info.name = std::string(key);
@@ -264,15 +273,13 @@ absl::StatusOr<Snapshot> SnapshotStore::Create(Kind kind, absl::string_view key,
     snapshot.info.created = snapshot.info.updated = absl::Now();
 
     rocksdb::WriteBatch batch;
-    if (!parent.empty()) {
-      absl::StatusOr<Snapshot> p = Read(parent);
-      if (!p.ok()) return p.status();
-      snapshot.ancestor_ids.reserve(p->ancestor_ids.size() + 1);
-      snapshot.ancestor_ids.push_back(p->id);
+    if (const std::optional<Snapshot>& parent_record = *p) {
+      snapshot.ancestor_ids.reserve(parent_record->ancestor_ids.size() + 1);
+      snapshot.ancestor_ids.push_back(parent_record->id);
       snapshot.ancestor_ids.insert(snapshot.ancestor_ids.end(),
-                                   p->ancestor_ids.begin(),
-                                   p->ancestor_ids.end());
-      batch.Put(keys::Child(p->id, id), rocksdb::Slice());
+                                   parent_record->ancestor_ids.begin(),
+                                   parent_record->ancestor_ids.end());
+      batch.Put(keys::Child(parent_record->id, id), rocksdb::Slice());
     }
     batch.Put(keys::Snapshot(key), EncodeRecord(snapshot));
     batch.Put(keys::Id(id), ToSlice(key));

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include "absl/strings/string_view.h"
 #include <vector>
@@ -81,8 +82,10 @@ class SnapshotStore {
   uint64_t ReserveId();
 
   // Checks, without writing, that Create(kind, key, parent, ...) would pass
-  // its checks now. Same codes as Create.
-  absl::Status CheckCreate(absl::string_view key, absl::string_view parent) const;
+  // its checks now, and returns the parent's id (nullopt without a parent).
+  // Same codes as Create.
+  absl::StatusOr<std::optional<uint64_t>> CheckCreate(absl::string_view key,
+                                                      absl::string_view parent) const;
 
   // Records a new view or active snapshot with id `id` (from ReserveId).
   // NotFound: parent missing. AlreadyExists: key taken.
@@ -142,6 +145,9 @@ class SnapshotStore {
   // The record of `key` as RocksDB has it now; no lock of ours. Writers call
   // it under write_mu_, so what they read cannot change before their write.
   absl::StatusOr<Snapshot> Read(absl::string_view key) const;
+  // Create's checks; returns the parent's record (nullopt without a parent).
+  absl::StatusOr<std::optional<Snapshot>> ReadCreateParent(
+      absl::string_view key, absl::string_view parent) const;
 
   // Walk through the label index: the snapshots `lookups` find, in key
   // order, that match `filter`.

@@ -15,6 +15,7 @@
 #include "snapshotter/disk_usage.h"
 #include "snapshotter/fs.h"
 #include "snapshotter/layout.h"
+#include "snapshotter/snapshot_dir.h"
 
 namespace cpp_overlay::snapshotter {
 namespace {
@@ -138,21 +139,13 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
                                       "snapshot through containerd"),
               remake ? "make it again, empty (as start-up does)" : "");
       if (remake) {
-        const std::string work = layout.WorkDir(s.id);
-        steps.push_back({f, [dir, fs_dir, work, whole, active] {
-                           if (whole) {
-                             if (absl::Status st =
-                                     fs::MakeDir(dir, kSnapshotDirMode);
-                                 !st.ok()) {
-                               return st;
-                             }
-                           }
-                           if (absl::Status st = fs::MakeDir(fs_dir, kFsMode);
-                               !st.ok()) {
-                             return st;
-                           }
-                           return active ? fs::MakeDir(work, kWorkMode)
-                                         : absl::OkStatus();
+        const Kind kind = s.info.kind;
+        std::optional<uint64_t> parent_id;
+        if (!s.ancestor_ids.empty()) parent_id = s.ancestor_ids.front();
+        // A view's tree holds nothing but an empty fs/, so a view missing
+        // only fs/ is made again whole, like a missing directory.
+        steps.push_back({f, [layout, id = s.id, kind, parent_id] {
+                           return MakeSnapshotDir(layout, id, kind, parent_id);
                          }});
       }
       continue;

@@ -10,6 +10,7 @@
 #include "snapshotter/fs.h"
 #include "snapshotter/kernel_features.h"
 #include "snapshotter/root_check.h"
+#include "snapshotter/snapshot_dir.h"
 #include "spdlog/spdlog.h"
 
 namespace cpp_overlay::snapshotter {
@@ -87,7 +88,9 @@ absl::Status OverlaySnapshotter::RecreateMissingDirectories() {
                  std::string(metadata::KindName(s.info.kind)),
                  metadata::QuoteKey(s.info.name),
                  s.id);
-    if (absl::Status st = MakeSnapshotDir(s.id, s.info.kind, s.info.parent);
+    std::optional<uint64_t> parent_id;
+    if (!s.ancestor_ids.empty()) parent_id = s.ancestor_ids.front();
+    if (absl::Status st = MakeSnapshotDir(layout_, s.id, s.info.kind, parent_id);
         !st.ok()) {
       return st;
     }
@@ -111,7 +114,8 @@ absl::StatusOr<std::vector<Mount>> OverlaySnapshotter::Create(
     Kind kind, absl::string_view key, absl::string_view parent,
     const metadata::Labels& labels) {
   // Fail the common errors before touching the disk; Create checks again.
-  if (absl::Status s = store_->CheckCreate(key, parent); !s.ok()) return s;
+  absl::StatusOr<std::optional<uint64_t>> parent_id = store_->CheckCreate(key, parent);
+  if (!parent_id.ok()) return parent_id.status();
 
   const uint64_t id = store_->ReserveId();
   {
@@ -123,7 +127,7 @@ absl::StatusOr<std::vector<Mount>> OverlaySnapshotter::Create(
     in_flight_.erase(id);
   };
 
-  if (absl::Status s = MakeSnapshotDir(id, kind, parent); !s.ok()) return s;
+  if (absl::Status s = MakeSnapshotDir(layout_, id, kind, *parent_id); !s.ok()) return s;
   absl::StatusOr<metadata::Snapshot> snapshot =
       store_->Create(kind, key, parent, labels, id);
   if (snapshot.ok()) CrashPoint("create.after_metadata");
@@ -134,40 +138,6 @@ absl::StatusOr<std::vector<Mount>> OverlaySnapshotter::Create(
     return snapshot.status();
   }
   return MountsFor(*snapshot, layout_, mount_options_);
-}
-
-absl::Status OverlaySnapshotter::MakeSnapshotDir(uint64_t id, Kind kind,
-                                                 absl::string_view parent) {
-  const std::string temp = layout_.TempDir(id);
-  const std::string final_dir = layout_.SnapshotDir(id);
-  // Ids are unique within this process, so anything under these names is
-  // left over from a crash that happened before its metadata was written.
-  if (absl::Status s = fs::RemoveAll(temp); !s.ok()) return s;
-  if (absl::Status s = fs::RemoveAll(final_dir); !s.ok()) return s;
-
-  absl::Cleanup remove_temp = [&temp] { fs::RemoveAll(temp).IgnoreError(); };
-  if (absl::Status s = fs::MakeDir(temp, kSnapshotDirMode); !s.ok()) return s;
-  const std::string temp_fs = absl::StrCat(temp, "/fs");
-  if (absl::Status s = fs::MakeDir(temp_fs, kFsMode); !s.ok()) return s;
-  if (kind == Kind::kActive) {
-    if (absl::Status s = fs::MakeDir(absl::StrCat(temp, "/work"), kWorkMode); !s.ok()) {
-      return s;
-    }
-  }
-  if (!parent.empty()) {
-    // A new layer's root takes the owner of the layer below it, as
-    // containerd's overlay snapshotter does.
-    absl::StatusOr<metadata::Snapshot> p = store_->Get(parent);
-    if (!p.ok()) return p.status();
-    absl::StatusOr<fs::Owner> owner = fs::OwnerOf(layout_.FsDir(p->id));
-    if (!owner.ok()) return owner.status();
-    if (absl::Status s = fs::Lchown(temp_fs, owner->uid, owner->gid); !s.ok()) return s;
-  }
-  CrashPoint("create.after_temp_dir");
-  if (absl::Status s = fs::Rename(temp, final_dir); !s.ok()) return s;
-  std::move(remove_temp).Cancel();
-  CrashPoint("create.after_rename");
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<Mount>> OverlaySnapshotter::Mounts(absl::string_view key) {

@@ -108,10 +108,6 @@ class OverlaySnapshotter : public Snapshotter {
                                             absl::string_view key,
                                             absl::string_view parent,
                                             const metadata::Labels& labels);
-  // Builds snapshots/<id> for a new snapshot (see the file comment).
-  absl::Status MakeSnapshotDir(uint64_t id, metadata::Kind kind,
-                               absl::string_view parent);
-
   const Layout layout_;
   const MountOptions mount_options_;
   std::unique_ptr<metadata::SnapshotStore> store_;

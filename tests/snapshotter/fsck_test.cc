@@ -169,9 +169,18 @@ TEST_F(FsckTest, MissingFilesOfACommittedLayerAreReportedNotInvented) {
 TEST_F(FsckTest, MissingDirectoryOfAnActiveSnapshotIsMadeAgain) {
   const std::string dir = root_ + "/snapshots/" + std::to_string(IdOf("work"));
   ASSERT_OK(fs::RemoveAll(dir));
+  // As at start-up, the new fs/ takes the owner of the parent layer's.
+  const std::string parent_fs =
+      root_ + "/snapshots/" + std::to_string(IdOf("child")) + "/fs";
+  ASSERT_EQ(lchown(parent_fs.c_str(), 4321, 8765), 0);
   CheckAndRepair({"missing-directory"});
   EXPECT_TRUE(fs::Exists(dir + "/fs"));
   EXPECT_TRUE(fs::Exists(dir + "/work"));
+  struct stat st {};
+  ASSERT_EQ(lstat((dir + "/fs").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 4321u);
+  EXPECT_EQ(st.st_gid, 8765u);
+  EXPECT_EQ(st.st_mode & 07777, kFsMode);
 }
 
 // Only the whole directory is start-up's case; an active snapshot whose fs
