@@ -48,6 +48,9 @@ usage: $0 [--quick] [--out FILE] [options] [-- CLIENT-FLAGS...]
 EOF
 }
 
+# As invoked, for the report's footer.
+invocation=""
+(($#)) && invocation=$(printf ' %q' "$@")
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_dir=$(cd "$script_dir/../.." && pwd)
 
@@ -274,7 +277,7 @@ mkdir -p "$(dirname "$out")"
   cat "$run_tmp/table.md"
   # shellcheck disable=SC2016 # backquotes are Markdown
   printf '\nWhole run: %d min %d s. Command: `tests/bench/run.sh%s`.\n' \
-    $((elapsed / 60)) $((elapsed % 60)) "${quick_note:+ --quick}"
+    $((elapsed / 60)) $((elapsed % 60)) "$invocation"
 } | tee "$out"
 echo "run.sh: report written to $out" >&2
 if ((rc != 0)); then
