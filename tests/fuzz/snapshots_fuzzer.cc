@@ -89,8 +89,8 @@ void CheckMounts(const Mounts& mounts) {
   }
 }
 
-// Printable ASCII plus NUL, newline and '/': valid UTF-8, as proto3 strings
-// must be (gRPC rejects anything else before our code runs).
+// ASCII (NUL and newline included): for filters and field paths, which
+// are parsed as text.
 std::string AsciiString(FuzzedDataProvider& in, size_t max) {
   std::string s = in.ConsumeRandomLengthString(max);
   for (char& c : s) c = static_cast<char>(static_cast<unsigned char>(c) & 0x7f);
@@ -104,16 +104,17 @@ std::string Key(FuzzedDataProvider& in) {
     return kPool[in.ConsumeIntegralInRange<size_t>(0, std::size(kPool) - 1)];
   }
   if (in.ConsumeBool()) return std::string(in.ConsumeIntegralInRange<size_t>(1, 70000), 'L');
-  return AsciiString(in, 64);
+  // Keys are opaque bytes, UTF-8 or not, as containerd's Go client sends them.
+  return in.ConsumeRandomLengthString(64);
 }
 
 std::map<std::string, std::string> SomeLabels(FuzzedDataProvider& in) {
   std::map<std::string, std::string> labels;
   int n = in.ConsumeIntegralInRange<int>(0, 3);
   for (int i = 0; i < n; ++i) {
-    std::string k = in.ConsumeBool() ? "containerd.io/snapshot.ref" : AsciiString(in, 16);
+    std::string k = in.ConsumeBool() ? "containerd.io/snapshot.ref" : in.ConsumeRandomLengthString(16);
     std::string v = in.ConsumeBool() ? std::string(in.ConsumeIntegralInRange<size_t>(0, 4200), 'v')
-                                     : AsciiString(in, 32);
+                                     : in.ConsumeRandomLengthString(32);
     labels[k] = v;
   }
   return labels;

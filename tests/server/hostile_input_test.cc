@@ -279,12 +279,31 @@ TEST_F(HostileInputTest, KeysAreOpaqueBytesNeverPaths) {
   }
 }
 
-TEST_F(HostileInputTest, NonUtf8KeysAreRejectedWithoutEffect) {
-  // proto3 strings must be UTF-8, so gRPC fails to parse the request before
-  // our code sees it (containerd's Go client cannot even send this).
-  ExpectRejected(
-      grpc::StatusCode::INTERNAL, "Prepare of a non-UTF-8 key",
-      [&] { return Prepare("bad\xff\xfe", "base"); }, /*with_message=*/false);
+TEST_F(HostileInputTest, KeysAndLabelsThatAreNotUtf8AreOpaqueBytes) {
+  // containerd's Go client (gogo protobuf) sends any bytes in keys and
+  // labels, and containerd's own snapshotter keeps them as they are.
+  const std::string key = "bad\xff\xfe key";
+  const std::string name = "layer \xc3";
+  const Labels labels = {{"containerd.io/snapshot/\xfe", "value \xff"}};
+  ASSERT_TRUE(Prepare(key, "base", labels).ok());
+  v1::Info info;
+  ASSERT_TRUE(Stat(key, &info).ok());
+  EXPECT_EQ(info.name(), key);
+  EXPECT_EQ(Labels(info.labels().begin(), info.labels().end()), labels);
+  ASSERT_TRUE(Commit(name, key, labels).ok());
+  std::vector<v1::Info> infos;
+  // A filter, though, is parsed as containerd parses it: UTF-8 only.
+  EXPECT_EQ(List({"name==\"layer \xc3\""}, &infos).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  infos.clear();
+  ASSERT_TRUE(List({}, &infos).ok());
+  bool listed = false;
+  for (const v1::Info& i : infos) listed |= i.name() == name;
+  EXPECT_TRUE(listed);
+  ASSERT_TRUE(Prepare("child", name).ok());
+  ASSERT_TRUE(Remove("child").ok());
+  ASSERT_TRUE(Remove(name).ok());
+  EXPECT_EQ(Stat(name).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(HostileInputTest, LongKeysAndMessagesNearTheLimitWork) {

@@ -14,6 +14,7 @@ namespace {
 using ::testing::MatchesRegex;
 
 struct EscapeCase {
+  std::string name;  // the case's name in test output
   std::string in;
   std::string out;
 };
@@ -27,17 +28,18 @@ TEST_P(JsonEscapeTest, EscapesToValidJsonString) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, JsonEscapeTest,
     ::testing::Values(
-        EscapeCase{"plain key=\"default/1/a b\"",
+        EscapeCase{"Quotes", "plain key=\"default/1/a b\"",
                    "plain key=\\\"default/1/a b\\\""},
-        EscapeCase{"back\\slash", "back\\\\slash"},
-        EscapeCase{"line\nbreak\ttab\rcr", "line\\nbreak\\ttab\\rcr"},
-        EscapeCase{std::string("nul\0bell\x07", 9), "nul\\u0000bell\\u0007"},
-        EscapeCase{"utf-8 \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+        EscapeCase{"Backslash", "back\\slash", "back\\\\slash"},
+        EscapeCase{"ControlCharacters", "line\nbreak\ttab\rcr", "line\\nbreak\\ttab\\rcr"},
+        EscapeCase{"NulAndBell", std::string("nul\0bell\x07", 9), "nul\\u0000bell\\u0007"},
+        EscapeCase{"ValidUtf8", "utf-8 \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
                    "utf-8 \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"},
-        EscapeCase{"bad \xff\xc3 end", "bad \\ufffd\\ufffd end"},
-        EscapeCase{"overlong \xc0\xaf", "overlong \\ufffd\\ufffd"},
-        EscapeCase{"surrogate \xed\xa0\x80",
-                   "surrogate \\ufffd\\ufffd\\ufffd"}));
+        EscapeCase{"InvalidBytes", "bad \xff\xc3 end", "bad \\ufffd\\ufffd end"},
+        EscapeCase{"OverlongEncoding", "overlong \xc0\xaf", "overlong \\ufffd\\ufffd"},
+        EscapeCase{"Surrogate", "surrogate \xed\xa0\x80",
+                   "surrogate \\ufffd\\ufffd\\ufffd"}),
+    [](const ::testing::TestParamInfo<EscapeCase>& info) { return info.param.name; });
 
 TEST(JsonFormatterTest, FormatsOneObjectPerLine) {
   auto formatter = NewJsonFormatter();
