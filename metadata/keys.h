@@ -7,7 +7,9 @@
 //   "m/next_id"                            -> next id to hand out, 8 bytes BE
 //   "l/" <label key length, 4 bytes BE> <label key>
 //        <label value length, 4 bytes BE> <label value>
-//        <id, 8 bytes BE>                  -> "" (label index)
+//        <id, 8 bytes BE>                  -> snapshot key or name (label
+//                                             index; the id decides, the
+//                                             name saves a lookup)
 //   "m/label_index"                        -> "1" once the label index
 //                                             covers every record
 //

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -110,7 +111,7 @@ class PrefixIterator {
 // The label index entries (keys.h) of `snapshot`'s labels.
 void PutLabelEntries(rocksdb::WriteBatch& batch, const Snapshot& snapshot) {
   for (const auto& [key, value] : snapshot.info.labels) {
-    batch.Put(keys::Label(key, value, snapshot.id), rocksdb::Slice());
+    batch.Put(keys::Label(key, value, snapshot.id), ToSlice(snapshot.info.name));
   }
 }
 
@@ -482,37 +483,63 @@ absl::Status SnapshotStore::WalkLabelIndex(
     const rocksdb::ReadOptions& options,
     const std::vector<Filter::LabelLookup>& lookups, const Filter& filter,
     const std::function<absl::Status(const Snapshot&)>& fn) const {
-  absl::flat_hash_set<uint64_t> ids;
+  // id -> the key the index names for it.
+  absl::flat_hash_map<uint64_t, std::string> found;
   for (const Filter::LabelLookup& lookup : lookups) {
     const std::string prefix = lookup.value
                                    ? keys::LabelValuePrefix(lookup.key, *lookup.value)
                                    : keys::LabelKeyPrefix(lookup.key);
     PrefixIterator it(*db_, options, prefix);
     for (; it.Valid(); it.Next()) {
-      if (auto entry = keys::LabelEntryOf(it.key())) ids.insert(entry->id);
+      if (auto entry = keys::LabelEntryOf(it.key())) {
+        found.try_emplace(entry->id, it.value());
+      }
     }
     if (!it.status().ok()) return FromRocksDB(it.status(), "walk label index");
   }
-  // Walk answers in key order, like the full scan.
-  std::vector<std::string> snapshot_keys;
-  snapshot_keys.reserve(ids.size());
-  for (uint64_t id : ids) {
-    std::string key;
-    rocksdb::Status s = db_->Get(options, keys::Id(id), &key);
-    if (s.IsNotFound()) continue;  // a stale entry: fsck reports it
-    if (!s.ok()) return FromRocksDB(s, "walk label index");
-    snapshot_keys.push_back(std::move(key));
-  }
-  std::sort(snapshot_keys.begin(), snapshot_keys.end());
-  std::string value;
-  for (const std::string& key : snapshot_keys) {
-    rocksdb::Status s = db_->Get(options, keys::Snapshot(key), &value);
-    if (s.IsNotFound()) continue;
-    if (!s.ok()) return FromRocksDB(s, absl::StrCat("read snapshot ", QuoteKey(key)));
-    absl::StatusOr<Snapshot> snapshot = DecodeRecord(key, value);
+  // The record of `id`, read under the key the index names; should that
+  // record not be `id`'s (a drifted entry: fsck reports it), the id index
+  // says where it is. nullopt when the snapshot is gone.
+  auto read = [&](uint64_t id, const std::string& named) -> absl::StatusOr<std::optional<Snapshot>> {
+    std::string key = named;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      std::string value;
+      rocksdb::Status s = db_->Get(options, keys::Snapshot(key), &value);
+      if (s.ok()) {
+        absl::StatusOr<Snapshot> snapshot = DecodeRecord(key, value);
+        if (!snapshot.ok()) return snapshot.status();
+        if (snapshot->id == id) return std::optional<Snapshot>(*std::move(snapshot));
+      } else if (!s.IsNotFound()) {
+        return FromRocksDB(s, absl::StrCat("read snapshot ", QuoteKey(key)));
+      }
+      if (attempt == 1) break;
+      s = db_->Get(options, keys::Id(id), &key);
+      if (s.IsNotFound()) break;
+      if (!s.ok()) return FromRocksDB(s, "walk label index");
+      if (key == named) break;
+    }
+    return std::optional<Snapshot>();
+  };
+  // In key order: Walk answers in key order, like the full scan, and
+  // lookups in order revisit the same parts of the memtable.
+  std::vector<std::pair<std::string, uint64_t>> named;
+  named.reserve(found.size());
+  for (auto& [id, key] : found) named.emplace_back(std::move(key), id);
+  std::sort(named.begin(), named.end());
+  std::vector<Snapshot> matches;
+  matches.reserve(named.size());
+  for (const auto& [key, id] : named) {
+    absl::StatusOr<std::optional<Snapshot>> snapshot = read(id, key);
     if (!snapshot.ok()) return snapshot.status();
-    if (!filter.Matches(snapshot->info)) continue;
-    if (absl::Status status = fn(*snapshot); !status.ok()) return status;
+    if (!snapshot->has_value() || !filter.Matches((*snapshot)->info)) continue;
+    matches.push_back(**std::move(snapshot));
+  }
+  // Only a drifted entry can be out of order here.
+  std::sort(matches.begin(), matches.end(), [](const Snapshot& a, const Snapshot& b) {
+    return a.info.name < b.info.name;
+  });
+  for (const Snapshot& snapshot : matches) {
+    if (absl::Status status = fn(snapshot); !status.ok()) return status;
   }
   return absl::OkStatus();
 }
@@ -603,8 +630,8 @@ absl::StatusOr<StoreDump> SnapshotStore::Dump() const {
       } else if (db_key == keys::kNextId && keys::DecodeId(value)) {
         dump.next_id = *keys::DecodeId(value);
       } else if (std::optional<keys::LabelEntry> label = keys::LabelEntryOf(db_key)) {
-        dump.labels.push_back(
-            {std::string(label->key), std::string(label->value), label->id});
+        dump.labels.push_back({std::string(label->key), std::string(label->value),
+                               label->id, std::string(value)});
       } else if (db_key == keys::kLabelIndexReady) {
         // The marker of a complete label index; Open writes it.
       } else {
@@ -635,7 +662,7 @@ absl::Status SnapshotStore::ApplyRepair(const StoreRepair& repair) {
     batch.Put(ToSlice(keys::kNextId), keys::EncodeId(*repair.next_id));
   }
   for (const LabelIndexEntry& e : repair.put_labels) {
-    batch.Put(keys::Label(e.key, e.value, e.id), rocksdb::Slice());
+    batch.Put(keys::Label(e.key, e.value, e.id), ToSlice(e.snapshot));
   }
   for (const LabelIndexEntry& e : repair.delete_labels) {
     batch.Delete(keys::Label(e.key, e.value, e.id));

@@ -18,10 +18,13 @@
 namespace cpp_overlay::metadata {
 
 // One label index entry: snapshot `id` carries label `key` = `value`.
+// Entries are equal when those three are; `snapshot` (the stored value, the
+// snapshot's key or name) only saves Walk a lookup of the id.
 struct LabelIndexEntry {
   std::string key;
   std::string value;
   uint64_t id = 0;
+  std::string snapshot;
 
   friend bool operator<(const LabelIndexEntry& a, const LabelIndexEntry& b) {
     return std::tie(a.key, a.value, a.id) < std::tie(b.key, b.value, b.id);

@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "metadata/keys.h"
 #include "metadata/snapshot_store.h"
+#include "metadata/store_check.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
 #include "tests/testing/status_matchers.h"
@@ -163,6 +164,27 @@ TEST_F(LabelIndexTest, AgreesWithAFullScanAfterRandomWrites) {
           << "step " << step << ", filter " << filters.front();
     }
   }
+}
+
+TEST_F(LabelIndexTest, AnEntryNamingTheWrongSnapshotIsFollowedByIdAndRepaired) {
+  auto created =
+      store_->Create(Kind::kActive, "k", "", {{"x", "1"}}, store_->ReserveId());
+  ASSERT_OK(created);
+  StoreRepair drift;
+  drift.put_labels.push_back({"x", "1", created->id, "not-k"});
+  ASSERT_OK(store_->ApplyRepair(drift));
+  EXPECT_THAT(Walk({"labels.x==1"}), ElementsAre("k"));
+
+  auto dump = store_->Dump();
+  ASSERT_OK(dump);
+  StoreCheck check = CheckStore(*dump);
+  ASSERT_EQ(check.findings.size(), 1u);
+  EXPECT_EQ(check.findings[0].kind, "stale-label-index");
+  ASSERT_OK(store_->ApplyRepair(check.repair));
+  dump = store_->Dump();
+  ASSERT_OK(dump);
+  EXPECT_THAT(CheckStore(*dump).findings, IsEmpty());
+  EXPECT_THAT(Walk({"labels.x==1"}), ElementsAre("k"));
 }
 
 TEST_F(LabelIndexTest, ARootWithoutTheIndexGetsItWhenOpened) {
