@@ -131,14 +131,12 @@ absl::Status EnsureLabelIndex(rocksdb::DB& db) {
   if (s.ok()) return absl::OkStatus();
   if (!s.IsNotFound()) return FromRocksDB(s, "read label index marker");
   rocksdb::WriteBatch batch;
-  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(ToSlice(keys::kSnapshotPrefix)); it->Valid(); it->Next()) {
-    std::optional<absl::string_view> key = keys::SnapshotKeyOf(FromSlice(it->key()));
-    if (!key) break;
-    absl::StatusOr<Snapshot> snapshot = DecodeRecord(*key, FromSlice(it->value()));
+  PrefixIterator it(db, rocksdb::ReadOptions(), keys::kSnapshotPrefix);
+  for (; it.Valid(); it.Next()) {
+    absl::StatusOr<Snapshot> snapshot = DecodeRecord(*keys::SnapshotKeyOf(it.key()), it.value());
     if (snapshot.ok()) PutLabelEntries(batch, *snapshot);
   }
-  if (!it->status().ok()) return FromRocksDB(it->status(), "build label index");
+  if (!it.status().ok()) return FromRocksDB(it.status(), "build label index");
   batch.Put(ToSlice(keys::kLabelIndexReady), "1");
   rocksdb::WriteOptions options;
   options.sync = true;
@@ -219,9 +217,13 @@ absl::StatusOr<Snapshot> SnapshotStore::Get(absl::string_view key) const {
 }
 
 absl::StatusOr<Snapshot> SnapshotStore::Read(absl::string_view key) const {
+  return Read(key, rocksdb::ReadOptions());
+}
+
+absl::StatusOr<Snapshot> SnapshotStore::Read(absl::string_view key,
+                                             const rocksdb::ReadOptions& options) const {
   std::string value;
-  rocksdb::Status s =
-      db_->Get(rocksdb::ReadOptions(), ToSlice(keys::Snapshot(key)), &value);
+  rocksdb::Status s = db_->Get(options, ToSlice(keys::Snapshot(key)), &value);
   if (s.IsNotFound()) return SnapshotNotFound(key);
   if (!s.ok())
     return FromRocksDB(s, absl::StrCat("read snapshot ", QuoteKey(key)));
@@ -354,8 +356,8 @@ absl::StatusOr<Snapshot> SnapshotStore::Remove(absl::string_view key) {
     batch.Delete(keys::Snapshot(key));
     batch.Delete(keys::Id(snapshot->id));
     DeleteLabelEntries(batch, *snapshot);
-    if (!snapshot->ancestor_ids.empty()) {
-      batch.Delete(keys::Child(snapshot->ancestor_ids.front(), snapshot->id));
+    if (std::optional<uint64_t> parent_id = snapshot->parent_id()) {
+      batch.Delete(keys::Child(*parent_id, snapshot->id));
     }
     absl::StatusOr<uint64_t> written = WriteLocked(batch, "remove", key);
     if (!written.ok()) return written.status();
@@ -497,28 +499,26 @@ absl::Status SnapshotStore::WalkLabelIndex(
     }
     if (!it.status().ok()) return FromRocksDB(it.status(), "walk label index");
   }
+  // The record under `key` if it is snapshot `id`'s; nullopt otherwise.
+  auto read_if_id = [&](const std::string& key,
+                        uint64_t id) -> absl::StatusOr<std::optional<Snapshot>> {
+    absl::StatusOr<Snapshot> snapshot = Read(key, options);
+    if (absl::IsNotFound(snapshot.status())) return std::optional<Snapshot>();
+    if (!snapshot.ok()) return snapshot.status();
+    if (snapshot->id != id) return std::optional<Snapshot>();
+    return std::optional<Snapshot>(*std::move(snapshot));
+  };
   // The record of `id`, read under the key the index names; should that
   // record not be `id`'s (a drifted entry: fsck reports it), the id index
   // says where it is. nullopt when the snapshot is gone.
   auto read = [&](uint64_t id, const std::string& named) -> absl::StatusOr<std::optional<Snapshot>> {
-    std::string key = named;
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      std::string value;
-      rocksdb::Status s = db_->Get(options, keys::Snapshot(key), &value);
-      if (s.ok()) {
-        absl::StatusOr<Snapshot> snapshot = DecodeRecord(key, value);
-        if (!snapshot.ok()) return snapshot.status();
-        if (snapshot->id == id) return std::optional<Snapshot>(*std::move(snapshot));
-      } else if (!s.IsNotFound()) {
-        return FromRocksDB(s, absl::StrCat("read snapshot ", QuoteKey(key)));
-      }
-      if (attempt == 1) break;
-      s = db_->Get(options, keys::Id(id), &key);
-      if (s.IsNotFound()) break;
-      if (!s.ok()) return FromRocksDB(s, "walk label index");
-      if (key == named) break;
-    }
-    return std::optional<Snapshot>();
+    absl::StatusOr<std::optional<Snapshot>> snapshot = read_if_id(named, id);
+    if (!snapshot.ok() || snapshot->has_value()) return snapshot;
+    std::string key;
+    rocksdb::Status s = db_->Get(options, keys::Id(id), &key);
+    if (s.IsNotFound() || (s.ok() && key == named)) return std::optional<Snapshot>();
+    if (!s.ok()) return FromRocksDB(s, "walk label index");
+    return read_if_id(key, id);
   };
   // In key order: Walk answers in key order, like the full scan, and
   // lookups in order revisit the same parts of the memtable.

@@ -145,6 +145,9 @@ class SnapshotStore {
   // The record of `key` as RocksDB has it now; no lock of ours. Writers call
   // it under write_mu_, so what they read cannot change before their write.
   absl::StatusOr<Snapshot> Read(absl::string_view key) const;
+  // The same from the point in time `options` names.
+  absl::StatusOr<Snapshot> Read(absl::string_view key,
+                                const rocksdb::ReadOptions& options) const;
   // Create's checks; returns the parent's record (nullopt without a parent).
   absl::StatusOr<std::optional<Snapshot>> ReadCreateParent(
       absl::string_view key, absl::string_view parent) const;

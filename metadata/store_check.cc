@@ -153,6 +153,9 @@ StoreCheck CheckStore(const StoreDump& dump) {
   }
   const std::set<LabelIndexEntry> actual_labels(dump.labels.begin(),
                                                 dump.labels.end());
+  auto label_entry_object = [](const LabelIndexEntry& e) {
+    return absl::StrCat("label index entry \"", absl::CHexEscape(e.key), "\" of id ", e.id);
+  };
   for (const LabelIndexEntry& e : expected_labels) {
     if (actual_labels.count(e) != 0) continue;
     report("missing-label-index", SnapshotObject(by_id[e.id].front()->info.name),
@@ -165,8 +168,7 @@ StoreCheck CheckStore(const StoreDump& dump) {
     if (auto expected = expected_labels.find(e); expected != expected_labels.end()) {
       if (e.snapshot == expected->snapshot) continue;
       // Walk still finds it through the id index, one lookup slower.
-      report("stale-label-index",
-             absl::StrCat("label index entry \"", absl::CHexEscape(e.key), "\" of id ", e.id),
+      report("stale-label-index", label_entry_object(e),
              absl::StrCat("names ", QuoteKey(e.snapshot), " instead of ",
                           QuoteKey(expected->snapshot)),
              "write the index entry");
@@ -175,9 +177,7 @@ StoreCheck CheckStore(const StoreDump& dump) {
     }
     const auto owner = by_id.find(e.id);
     if (owner != by_id.end() && owner->second.size() > 1) continue;
-    report("stale-label-index",
-           absl::StrCat("label index entry \"", absl::CHexEscape(e.key), "\" of id ", e.id),
-           "no snapshot with that id has that label",
+    report("stale-label-index", label_entry_object(e), "no snapshot with that id has that label",
            "delete the index entry");
     check.repair.delete_labels.push_back(e);
   }

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 #include "absl/strings/string_view.h"
+#include <optional>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -49,6 +50,12 @@ struct Snapshot {
   Info info;
   Usage usage;  // stored for committed snapshots only
   std::vector<uint64_t> ancestor_ids;  // nearest parent first
+
+  // The parent's id; nullopt without a parent.
+  std::optional<uint64_t> parent_id() const {
+    if (ancestor_ids.empty()) return std::nullopt;
+    return ancestor_ids.front();
+  }
 };
 
 // containerd's limit: a label's key and value together (labels/validate.go).

@@ -140,8 +140,7 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
               remake ? "make it again, empty (as start-up does)" : "");
       if (remake) {
         const Kind kind = s.info.kind;
-        std::optional<uint64_t> parent_id;
-        if (!s.ancestor_ids.empty()) parent_id = s.ancestor_ids.front();
+        const std::optional<uint64_t> parent_id = s.parent_id();
         // A view's tree holds nothing but an empty fs/, so a view missing
         // only fs/ is made again whole, like a missing directory.
         steps.push_back({f, [layout, id = s.id, kind, parent_id] {

@@ -88,9 +88,7 @@ absl::Status OverlaySnapshotter::RecreateMissingDirectories() {
                  std::string(metadata::KindName(s.info.kind)),
                  metadata::QuoteKey(s.info.name),
                  s.id);
-    std::optional<uint64_t> parent_id;
-    if (!s.ancestor_ids.empty()) parent_id = s.ancestor_ids.front();
-    if (absl::Status st = MakeSnapshotDir(layout_, s.id, s.info.kind, parent_id);
+    if (absl::Status st = MakeSnapshotDir(layout_, s.id, s.info.kind, s.parent_id());
         !st.ok()) {
       return st;
     }

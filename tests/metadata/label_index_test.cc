@@ -13,6 +13,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/metadata/store_fixture.h"
 #include "tests/testing/temp_dir.h"
 
 namespace cpp_overlay::metadata {
@@ -21,29 +22,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-class LabelIndexTest : public ::testing::Test {
+class LabelIndexTest : public StoreFixture {
  protected:
-  void SetUp() override { Reopen(); }
-
-  void Reopen() {
-    store_.reset();
-    auto store = SnapshotStore::Open(path());
-    ASSERT_OK(store);
-    store_ = *std::move(store);
-  }
-  std::string path() const { return dir_.path() + "/db"; }
-
-  std::vector<std::string> Walk(const std::vector<std::string>& filters) {
-    std::vector<std::string> names;
-    auto filter = Filter::Parse(filters);
-    EXPECT_OK(filter);
-    EXPECT_OK(store_->Walk(*filter, [&](const Snapshot& s) {
-      names.push_back(s.info.name);
-      return absl::OkStatus();
-    }));
-    return names;
-  }
-
   // What a full scan finds: every snapshot, matched one by one.
   std::vector<std::string> Scan(const std::vector<std::string>& filters) {
     std::vector<std::string> names;
@@ -57,9 +37,6 @@ class LabelIndexTest : public ::testing::Test {
     }));
     return names;
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<SnapshotStore> store_;
 };
 
 TEST(LabelLookupsTest, EveryAlternativeNeedsALabelTest) {
@@ -89,26 +66,26 @@ TEST_F(LabelIndexTest, FindsLabelsThroughCreateCommitUpdateAndRemove) {
   ASSERT_OK(store_->Create(Kind::kActive, "a-active", "", {{"x", "1"}},
                            store_->ReserveId()));
   ASSERT_OK(store_->Create(Kind::kActive, "b", "", {{"x", "2"}}, store_->ReserveId()));
-  EXPECT_THAT(Walk({"labels.x==1"}), ElementsAre("a-active"));
-  EXPECT_THAT(Walk({"labels.x"}), ElementsAre("a-active", "b"));
+  EXPECT_THAT(WalkNames({"labels.x==1"}), ElementsAre("a-active"));
+  EXPECT_THAT(WalkNames({"labels.x"}), ElementsAre("a-active", "b"));
 
   // Commit replaces the labels.
   ASSERT_OK(store_->Commit("a-active", "a", {{"y", "1"}}, Usage{}));
-  EXPECT_THAT(Walk({"labels.x==1"}), IsEmpty());
-  EXPECT_THAT(Walk({"labels.y==1"}), ElementsAre("a"));
+  EXPECT_THAT(WalkNames({"labels.x==1"}), IsEmpty());
+  EXPECT_THAT(WalkNames({"labels.y==1"}), ElementsAre("a"));
 
   // Update: a changed value moves, a removed label goes, the rest stays.
   ASSERT_OK(store_->Update("b", {{"x", "3"}, {"z", "1"}}, {}));
-  EXPECT_THAT(Walk({"labels.x==2"}), IsEmpty());
-  EXPECT_THAT(Walk({"labels.x==3"}), ElementsAre("b"));
+  EXPECT_THAT(WalkNames({"labels.x==2"}), IsEmpty());
+  EXPECT_THAT(WalkNames({"labels.x==3"}), ElementsAre("b"));
   ASSERT_OK(store_->Update("b", {}, {"labels.x"}));
-  EXPECT_THAT(Walk({"labels.x"}), IsEmpty());
-  EXPECT_THAT(Walk({"labels.z==1"}), ElementsAre("b"));
+  EXPECT_THAT(WalkNames({"labels.x"}), IsEmpty());
+  EXPECT_THAT(WalkNames({"labels.z==1"}), ElementsAre("b"));
 
   ASSERT_OK(store_->Remove("b"));
-  EXPECT_THAT(Walk({"labels.z"}), IsEmpty());
+  EXPECT_THAT(WalkNames({"labels.z"}), IsEmpty());
   Reopen();
-  EXPECT_THAT(Walk({"labels.y", "labels.z"}), ElementsAre("a"));
+  EXPECT_THAT(WalkNames({"labels.y", "labels.z"}), ElementsAre("a"));
 }
 
 TEST_F(LabelIndexTest, AgreesWithAFullScanAfterRandomWrites) {
@@ -160,7 +137,7 @@ TEST_F(LabelIndexTest, AgreesWithAFullScanAfterRandomWrites) {
     }
     if (step % 30 == 29) Reopen();
     for (const auto& filters : filters_to_check) {
-      ASSERT_EQ(Walk(filters), Scan(filters))
+      ASSERT_EQ(WalkNames(filters), Scan(filters))
           << "step " << step << ", filter " << filters.front();
     }
   }
@@ -173,7 +150,7 @@ TEST_F(LabelIndexTest, AnEntryNamingTheWrongSnapshotIsFollowedByIdAndRepaired) {
   StoreRepair drift;
   drift.put_labels.push_back({"x", "1", created->id, "not-k"});
   ASSERT_OK(store_->ApplyRepair(drift));
-  EXPECT_THAT(Walk({"labels.x==1"}), ElementsAre("k"));
+  EXPECT_THAT(WalkNames({"labels.x==1"}), ElementsAre("k"));
 
   auto dump = store_->Dump();
   ASSERT_OK(dump);
@@ -184,7 +161,7 @@ TEST_F(LabelIndexTest, AnEntryNamingTheWrongSnapshotIsFollowedByIdAndRepaired) {
   dump = store_->Dump();
   ASSERT_OK(dump);
   EXPECT_THAT(CheckStore(*dump).findings, IsEmpty());
-  EXPECT_THAT(Walk({"labels.x==1"}), ElementsAre("k"));
+  EXPECT_THAT(WalkNames({"labels.x==1"}), ElementsAre("k"));
 }
 
 TEST_F(LabelIndexTest, ARootWithoutTheIndexGetsItWhenOpened) {
@@ -204,7 +181,7 @@ TEST_F(LabelIndexTest, ARootWithoutTheIndexGetsItWhenOpened) {
     ASSERT_TRUE(db->Close().ok());
   }
   Reopen();
-  EXPECT_THAT(Walk({"labels.x==1"}), ElementsAre("k"));
+  EXPECT_THAT(WalkNames({"labels.x==1"}), ElementsAre("k"));
 }
 
 }  // namespace

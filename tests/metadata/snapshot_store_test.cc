@@ -10,6 +10,7 @@
 #include "rocksdb/perf_context.h"
 #include "rocksdb/perf_level.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/metadata/store_fixture.h"
 #include "tests/testing/temp_dir.h"
 
 namespace cpp_overlay::metadata {
@@ -20,17 +21,8 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
-class SnapshotStoreTest : public ::testing::Test {
+class SnapshotStoreTest : public StoreFixture {
  protected:
-  void SetUp() override { Reopen(); }
-
-  void Reopen() {
-    store_.reset();
-    auto store = SnapshotStore::Open(dir_.path() + "/db");
-    ASSERT_OK(store);
-    store_ = *std::move(store);
-  }
-
   absl::StatusOr<Snapshot> Create(Kind kind, const std::string& key,
                                   const std::string& parent = "",
                                   const Labels& labels = {}) {
@@ -45,20 +37,6 @@ class SnapshotStoreTest : public ::testing::Test {
     EXPECT_OK(committed);
     return committed.ok() ? *committed : Snapshot{};
   }
-
-  std::vector<std::string> WalkNames(const std::vector<std::string>& filters = {}) {
-    std::vector<std::string> names;
-    auto filter = Filter::Parse(filters);
-    EXPECT_OK(filter);
-    EXPECT_OK(store_->Walk(*filter, [&](const Snapshot& s) {
-      names.push_back(s.info.name);
-      return absl::OkStatus();
-    }));
-    return names;
-  }
-
-  testing::TempDir dir_;
-  std::unique_ptr<SnapshotStore> store_;
 };
 
 TEST_F(SnapshotStoreTest, CreateThenGetReturnsTheSnapshot) {
