@@ -89,6 +89,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
   builder.RegisterService(service.get());
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  // gRPC's sync server ends a handler thread when more than MAX_POLLERS
+  // (default 2) are idle and starts one when a call takes the last poller:
+  // with a few concurrent callers (an image unpack, CRI's stats loop) it
+  // made and ended a thread every other call, 1,648 threads in one run of
+  // the concurrent benchmark. Keeping up to this many idle threads ends
+  // that churn (41 threads in the same run) and saves about a tenth of the
+  // daemon's CPU per call under concurrency.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                              kSyncServerIdleThreads);
 
   // The socket must never be reachable with wider permissions than asked,
   // not even between bind and chmod.

@@ -29,6 +29,10 @@ namespace cpp_overlay::server {
 // containerd's proxy client allows 16 MiB messages both ways.
 inline constexpr int kMaxMessageBytes = 16 << 20;
 
+// Idle handler threads the sync gRPC server keeps instead of ending them
+// (see Server::Start).
+inline constexpr int kSyncServerIdleThreads = 16;
+
 // The service name clients may ask the health service about besides "".
 inline constexpr char kSnapshotsServiceName[] =
     "containerd.services.snapshots.v1.Snapshots";

@@ -30,8 +30,8 @@ namespace cpp_overlay::snapshotter {
 //   create.* : Prepare and View.  remove.*, commit.*, update.*, cleanup.*:
 //   the operations of the same name.
 inline constexpr const char* kCrashPoints[] = {
-    "create.after_temp_dir",     // new-<id>/{fs,work} made, not renamed
-    "create.after_rename",       // <id> in place, metadata not written
+    "create.after_snapshot_dir", // <id> made, fs/ and work/ not yet
+    "create.after_dirs",         // <id>/{fs,work} made, metadata not written
     "create.after_metadata",     // metadata written, reply not sent
     "commit.after_usage",        // usage measured, metadata not written
     "commit.after_metadata",     // committed, reply not sent

@@ -36,9 +36,6 @@ std::string Layout::FsDir(uint64_t id) const {
 std::string Layout::WorkDir(uint64_t id) const {
   return absl::StrCat(root_, "/snapshots/", id, "/work");
 }
-std::string Layout::TempDir(uint64_t id) const {
-  return absl::StrCat(root_, "/snapshots/", kTempPrefix, id);
-}
 
 std::optional<uint64_t> Layout::IdOfEntry(absl::string_view entry) {
   if (absl::StartsWith(entry, kTempPrefix)) {

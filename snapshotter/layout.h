@@ -38,11 +38,9 @@ class Layout {
   std::string SnapshotDir(uint64_t id) const;
   std::string FsDir(uint64_t id) const;
   std::string WorkDir(uint64_t id) const;
-  // Where a snapshot is assembled before it is renamed to SnapshotDir(id).
-  std::string TempDir(uint64_t id) const;
-
-  // The id an entry of SnapshotsDir() belongs to: "<id>" or "new-<id>".
-  // nullopt for anything else.
+  // The id an entry of SnapshotsDir() belongs to: "<id>", or "new-<id>"
+  // (where earlier versions assembled a snapshot before renaming it; a root
+  // they crashed in may still hold one). nullopt for anything else.
   static std::optional<uint64_t> IdOfEntry(absl::string_view entry);
 
  private:

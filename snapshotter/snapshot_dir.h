@@ -12,13 +12,18 @@
 
 namespace cpp_overlay::snapshotter {
 
-// Builds <snapshots>/new-<id> with fs/ and, for an active snapshot, work/,
-// then renames it to <snapshots>/<id>, so the final name never holds a
-// half-made tree. As containerd's overlayfs does, fs/ takes the owner of
-// the parent layer's fs/ (`parent_id`), so a layer unpacked for a user
-// namespace stays writable by it. Anything an earlier crash left under
-// either name is removed first: ids are never handed out twice, so it
-// belongs to no snapshot.
+// Makes <snapshots>/<id> with fs/ and, for an active snapshot, work/. As
+// containerd's overlayfs does, fs/ takes the owner of the parent layer's
+// fs/ (`parent_id`), so a layer unpacked for a user namespace stays
+// writable by it.
+//
+// The tree is made in place, not assembled under a temporary name and
+// renamed as containerd's overlayfs does: the caller writes the metadata
+// only after this returns, so a half-made tree after a crash belongs to no
+// snapshot and start-up reconciliation removes it like any orphan, and the
+// rename was a tenth of the daemon's CPU per Prepare. On failure the tree is
+// removed; anything already under the name (an id reserved by a process
+// that crashed before its metadata was written) is removed first.
 absl::Status MakeSnapshotDir(const Layout& layout, uint64_t id,
                              metadata::Kind kind,
                              std::optional<uint64_t> parent_id);

@@ -5,9 +5,14 @@
 # fresh roots on one filesystem. Writes a Markdown report (date, machine,
 # filesystem, table) to stdout and to --out.
 #
+# The floor server (tests/bench/floorserver) runs alongside on the
+# scenarios it can serve: a server doing only what the contract requires,
+# whose ratio over the reference is about the most any server could reach
+# with this client on this disk (--no-floor leaves it out).
+#
 # Builds what it needs: our daemon in Release mode in its own build
-# directory (unless --daemon is given), the reference server and the client
-# (Go, GOPATH mode, offline from /usr/share/gocode).
+# directory (unless --daemon is given), the reference and floor servers and
+# the client (Go, GOPATH mode, offline from /usr/share/gocode).
 #
 # By default the roots live on a private ext4 filesystem in a preallocated
 # image under --dir, on a loop device with direct I/O: both servers then
@@ -44,6 +49,8 @@ usage: $0 [--quick] [--out FILE] [options] [-- CLIENT-FLAGS...]
   --no-loop          put the roots on DIR's own filesystem, no loop device
   --image-size SIZE  size of the loop filesystem image (default 8G; quick 2G)
   --memory-on-disk   memory scenario on the same filesystem as the others, not tmpfs
+  --no-floor         do not measure the floor server (tests/bench/floorserver), which
+                     shows what the client, the transport and the synced writes cost alone
   -- FLAGS...        passed to the client (see: <build-dir>/bench-go/bin/snapshot-bench -h)
 EOF
 }
@@ -65,6 +72,7 @@ build_dir="$repo_dir/build-bench"
 tmp_parent=/var/tmp
 loop=1
 memory_tmpfs=1
+floor=1
 image_size=""
 client_extra=()
 
@@ -81,6 +89,7 @@ while (($#)); do
     --dir) tmp_parent=${2:?--dir needs a value}; shift 2 ;;
     --no-loop) loop=0; shift ;;
     --memory-on-disk) memory_tmpfs=0; shift ;;
+    --no-floor) floor=0; shift ;;
     --image-size) image_size=${2:?--image-size needs a value}; shift 2 ;;
     --) shift; client_extra=("$@"); break ;;
     -h|--help) usage; exit 0 ;;
@@ -137,7 +146,7 @@ if [[ ! -d $gocode/src/github.com/containerd/containerd/snapshots/proxy ]]; then
 fi
 echo "run.sh: building the reference server and the client in $go_dir" >&2
 # GOPATH mode needs our packages under GOPATH/src.
-for pkg in tests/bench/refserver tests/bench/client; do
+for pkg in tests/bench/refserver tests/bench/floorserver tests/bench/client; do
   rm -rf "${go_dir:?}/gopath/src/cpp-overlay/$pkg"
   mkdir -p "$go_dir/gopath/src/cpp-overlay/$pkg"
   cp "$repo_dir/$pkg"/*.go "$go_dir/gopath/src/cpp-overlay/$pkg/"
@@ -150,6 +159,7 @@ mkdir -p "$bin_dir"
   fi
   cd "$go_dir/gopath"
   go build -o "$bin_dir/refserver" cpp-overlay/tests/bench/refserver
+  go build -o "$bin_dir/floorserver" cpp-overlay/tests/bench/floorserver
   go build -o "$bin_dir/snapshot-bench" cpp-overlay/tests/bench/client
 )
 
@@ -255,6 +265,7 @@ header="# cpp-overlay vs containerd's overlayfs snapshotter
 "
 
 client_args=(--ours "$daemon" --reference "${reference:-$bin_dir/refserver}" --work-dir "$work" --reps "$reps")
+((floor)) && client_args+=(--floor "$bin_dir/floorserver")
 ((quick)) && client_args+=(--quick)
 [[ -n $scenarios ]] && client_args+=(--scenarios "$scenarios")
 [[ -n $memory_counts ]] && client_args+=(--memory-counts "$memory_counts")

@@ -41,11 +41,11 @@ struct Case {
 };
 
 const Case kCases[] = {
-    {"create.after_temp_dir", Op::kPrepare},
-    {"create.after_rename", Op::kPrepare},
+    {"create.after_snapshot_dir", Op::kPrepare},
+    {"create.after_dirs", Op::kPrepare},
     {"create.after_metadata", Op::kPrepare},
-    {"create.after_temp_dir", Op::kView},
-    {"create.after_rename", Op::kView},
+    {"create.after_snapshot_dir", Op::kView},
+    {"create.after_dirs", Op::kView},
     {"create.after_metadata", Op::kView},
     {"commit.after_usage", Op::kCommit},
     {"commit.after_metadata", Op::kCommit},

@@ -28,6 +28,9 @@ type server struct {
 	id     string // "ours" or "reference": the key of its results
 	label  string // shown in the report
 	binary string
+	// floor: the floor server, which keeps no files (no snapshot
+	// directories to write into or to measure).
+	floor bool
 }
 
 // daemon is one running server process on its own fresh root, with

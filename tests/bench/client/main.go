@@ -2,7 +2,10 @@
 // daemon and the reference server (containerd 1.6's overlayfs snapshotter,
 // tests/bench/refserver), through containerd's own proxy client
 // (snapshots/proxy) over unix sockets, exactly as containerd drives a
-// proxy_plugins snapshotter.
+// proxy_plugins snapshotter. With --floor it also measures the floor
+// server (tests/bench/floorserver) on the scenarios it can serve, to show
+// what the client, the transport and one synced write per change cost
+// alone: the most any server could reach over the reference.
 //
 // For each scenario it starts both daemons, each on a fresh root under
 // --work-dir (so both are on the same filesystem), runs --reps repetitions
@@ -33,10 +36,12 @@ import (
 )
 
 var (
-	oursBin       = flag.String("ours", "", "our daemon binary, run as BINARY --address SOCK --root DIR (required)")
-	refBin        = flag.String("reference", "", "reference server binary, run the same way (required)")
-	oursName      = flag.String("ours-name", "cpp-overlay", "our daemon's name in the report")
-	refName       = flag.String("reference-name", "containerd 1.6 overlayfs", "the reference's name in the report")
+	oursBin  = flag.String("ours", "", "our daemon binary, run as BINARY --address SOCK --root DIR (required)")
+	refBin   = flag.String("reference", "", "reference server binary, run the same way (required)")
+	oursName = flag.String("ours-name", "cpp-overlay", "our daemon's name in the report")
+	refName  = flag.String("reference-name", "containerd 1.6 overlayfs", "the reference's name in the report")
+	floorBin = flag.String("floor", "", "if set, the floor server binary (tests/bench/floorserver), run the same way "+
+		"on the scenarios it can serve: chain, concurrent, stat, mounts, walk, update and the leaves of remove")
 	workDir       = flag.String("work-dir", "", "roots, sockets and logs go here; it must be on the filesystem to measure (required)")
 	memoryWorkDir = flag.String("memory-work-dir", "", "if set, the memory scenario's roots go here instead of --work-dir "+
 		"(e.g. a tmpfs: resident memory does not depend on the disk, and creating the snapshots is much faster without fsync cost)")
@@ -102,6 +107,9 @@ func main() {
 	servers := []server{
 		{id: "ours", label: *oursName, binary: *oursBin},
 		{id: "reference", label: *refName, binary: *refBin},
+	}
+	if *floorBin != "" {
+		servers = append(servers, server{id: "floor", label: "floor", binary: *floorBin, floor: true})
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -218,6 +226,9 @@ func runScenario(ctx context.Context, sc scenario, servers []server, z *sizes, r
 		log.Printf("scenario %s: %.1fs", sc.name, time.Since(started).Seconds())
 	}()
 	for _, s := range servers {
+		if s.floor && !sc.floor {
+			continue
+		}
 		d, err := startDaemon(s, scenarioDir(sc), sc.name+"-"+s.id)
 		if err != nil {
 			return err
@@ -282,11 +293,9 @@ func runScenario(ctx context.Context, sc scenario, servers []server, z *sizes, r
 			}
 			continue
 		}
-		order := daemons
-		if r%2 == 1 {
-			order = []*daemon{daemons[1], daemons[0]}
-		}
-		for _, d := range order {
+		// Each repetition starts with another server.
+		for i := range daemons {
+			d := daemons[(r+i)%len(daemons)]
 			if err := one(d); err != nil {
 				return err
 			}
@@ -362,16 +371,20 @@ func (r *results) summary(sc, server, row string) (summary, bool) {
 	return summarize(r.samples[sc][server][row])
 }
 
+// reportRow is a row of the report: a scenario's row of our server's
+// results against a row of another server's (the reference's, or for
+// `du -s`, ours).
+type reportRow struct {
+	scenario, label   string
+	oursRow           string
+	refServer, refRow string
+}
+
 // writeReport writes the Markdown tables.
 func writeReport(w io.Writer, servers []server, z *sizes, res *results, selected []scenario) {
 	ours, ref := servers[0], servers[1]
-	type row struct {
-		scenario, label   string
-		oursRow           string
-		refServer, refRow string
-	}
 	n := func(v int) string { return groupThousands(v) }
-	rows := []row{
+	rows := []reportRow{
 		{"chain", fmt.Sprintf("chain: Prepare+Commit, %s-deep chain", n(z.chainDepth)), "chain", "reference", "chain"},
 		{"chain", "chain: Prepare alone", "chain-prepare", "reference", "chain-prepare"},
 		{"chain", "chain: Commit alone", "chain-commit", "reference", "chain-commit"},
@@ -421,6 +434,8 @@ func writeReport(w io.Writer, servers []server, z *sizes, res *results, selected
 			r.label, n(o.ops), rate(o.opsPerSec), dur(o.p50), dur(o.p99),
 			rate(f.opsPerSec), dur(f.p50), dur(f.p99), o.opsPerSec/f.opsPerSec)
 	}
+
+	writeFloorTable(w, ours, rows, res, ran)
 
 	// Where the time goes, for the rows whose timed calls were metered.
 	var cpuLines []string
@@ -495,6 +510,41 @@ func writeReport(w io.Writer, servers []server, z *sizes, res *results, selected
 		for _, msg := range warnings {
 			fmt.Fprintf(w, "- warning: %s\n", msg)
 		}
+	}
+}
+
+// writeFloorTable writes, for each row the floor server ran, its figures
+// and how they bound the ratio any server could reach.
+func writeFloorTable(w io.Writer, ours server, rows []reportRow, res *results, ran map[string]bool) {
+	var lines []string
+	for _, r := range rows {
+		if _, bad := res.errors[r.scenario]; !ran[r.scenario] || bad || r.refServer != "reference" {
+			continue
+		}
+		fl, ok1 := res.summary(r.scenario, "floor", r.oursRow)
+		o, ok2 := res.summary(r.scenario, "ours", r.oursRow)
+		f, ok3 := res.summary(r.scenario, "reference", r.refRow)
+		if !ok1 || !ok2 || !ok3 {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("| %s | %s | %s | %s | **%.2f** | %.2f | %.0f%% |",
+			r.label, rate(fl.opsPerSec), dur(fl.p50), dur(fl.p99),
+			fl.opsPerSec/f.opsPerSec, o.opsPerSec/f.opsPerSec, 100*o.opsPerSec/fl.opsPerSec))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "The floor: the same client, in the same repetitions, against a server that does only what the contract "+
+		"requires (tests/bench/floorserver): snapshots in a map, no directories, one synced 4 KiB journal write per change "+
+		"before answering (concurrent changes share one), served by containerd's contrib/snapshotservice as the reference is. "+
+		"**Its ratio over the reference is about the most any server could reach here with this client**; "+
+		"the last column is %s's throughput as a share of the floor's.\n\n", ours.label)
+	fmt.Fprintf(w, "| scenario | floor ops/s | p50 | p99 | best possible ratio (floor ÷ reference) | %s ratio | %s ÷ floor |\n",
+		ours.label, ours.label)
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|")
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
 	}
 }
 
