@@ -527,9 +527,13 @@ func writeFloorTable(w io.Writer, ours server, rows []reportRow, res *results, r
 		if !ok1 || !ok2 || !ok3 {
 			continue
 		}
-		lines = append(lines, fmt.Sprintf("| %s | %s | %s | %s | **%.2f** | %.2f | %.0f%% |",
+		floorCPU, oursCPU := "–", "–"
+		if fl.cpu && o.cpu {
+			floorCPU, oursCPU = dur(fl.serverCPUPerOp), dur(o.serverCPUPerOp)
+		}
+		lines = append(lines, fmt.Sprintf("| %s | %s | %s | %s | **%.2f** | %.2f | %.0f%% | %s | %s |",
 			r.label, rate(fl.opsPerSec), dur(fl.p50), dur(fl.p99),
-			fl.opsPerSec/f.opsPerSec, o.opsPerSec/f.opsPerSec, 100*o.opsPerSec/fl.opsPerSec))
+			fl.opsPerSec/f.opsPerSec, o.opsPerSec/f.opsPerSec, 100*o.opsPerSec/fl.opsPerSec, floorCPU, oursCPU))
 	}
 	if len(lines) == 0 {
 		return
@@ -541,10 +545,11 @@ func writeFloorTable(w io.Writer, ours server, rows []reportRow, res *results, r
 		"**Where a call is mostly the client, the transport and the flush (Stat, chain, update, remove), its ratio over the "+
 		"reference is about the most any server could reach here with this client.** It is a Go server with no index, "+
 		"so a C++ server can beat it where server-side gRPC work (Mounts of a deep chain, a full List) or a filtered scan "+
-		"dominates. The last column is %s's throughput as a share of the floor's.\n\n", ours.label)
-	fmt.Fprintf(w, "| scenario | floor ops/s | p50 | p99 | best possible ratio (floor ÷ reference) | %s ratio | %s ÷ floor |\n",
-		ours.label, ours.label)
-	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|")
+		"dominates. %s ÷ floor is %s's throughput as a share of the floor's; the CPU columns are each daemon's CPU per "+
+		"operation, measured as in the CPU table below.\n\n", ours.label, ours.label)
+	fmt.Fprintf(w, "| scenario | floor ops/s | p50 | p99 | best possible ratio (floor ÷ reference) | %s ratio | %s ÷ floor | floor: daemon CPU/op | %s: daemon CPU/op |\n",
+		ours.label, ours.label, ours.label)
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, l := range lines {
 		fmt.Fprintln(w, l)
 	}
