@@ -18,6 +18,7 @@
 #include "rocksdb/env.h"
 #include "rocksdb/file_system.h"
 #include "rocksdb/options.h"
+#include "rocksdb/snapshot.h"
 #include "rocksdb/statistics.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
@@ -449,36 +450,25 @@ absl::Status SnapshotStore::SyncUpTo(uint64_t sequence) {
 absl::Status SnapshotStore::Walk(
     const Filter& filter,
     const std::function<absl::Status(const Snapshot&)>& fn) const {
+  // One point in time for the whole walk; released after the iterator.
+  rocksdb::ManagedSnapshot db_snapshot(db_.get());
   rocksdb::ReadOptions options;
-  const rocksdb::Snapshot* db_snapshot = db_->GetSnapshot();
-  options.snapshot = db_snapshot;
+  options.snapshot = db_snapshot.snapshot();
   if (std::optional<std::vector<Filter::LabelLookup>> lookups =
           filter.LabelLookups()) {
-    absl::Status status = WalkLabelIndex(options, *lookups, filter, fn);
-    db_->ReleaseSnapshot(db_snapshot);
-    return status;
+    return WalkLabelIndex(options, *lookups, filter, fn);
   }
-  absl::Status status;
-  {
-    PrefixIterator it(*db_, options, keys::kSnapshotPrefix);
-    for (; it.Valid(); it.Next()) {
-      std::optional<absl::string_view> key = keys::SnapshotKeyOf(it.key());
-      if (!key) break;
-      absl::StatusOr<Snapshot> snapshot = DecodeRecord(*key, it.value());
-      if (!snapshot.ok()) {
-        status = snapshot.status();
-        break;
-      }
-      if (!filter.Matches(snapshot->info)) continue;
-      status = fn(*snapshot);
-      if (!status.ok()) break;
-    }
-    if (status.ok() && !it.status().ok()) {
-      status = FromRocksDB(it.status(), "walk snapshots");
-    }
+  PrefixIterator it(*db_, options, keys::kSnapshotPrefix);
+  for (; it.Valid(); it.Next()) {
+    std::optional<absl::string_view> key = keys::SnapshotKeyOf(it.key());
+    if (!key) break;
+    absl::StatusOr<Snapshot> snapshot = DecodeRecord(*key, it.value());
+    if (!snapshot.ok()) return snapshot.status();
+    if (!filter.Matches(snapshot->info)) continue;
+    if (absl::Status s = fn(*snapshot); !s.ok()) return s;
   }
-  db_->ReleaseSnapshot(db_snapshot);
-  return status;
+  if (!it.status().ok()) return FromRocksDB(it.status(), "walk snapshots");
+  return absl::OkStatus();
 }
 
 absl::Status SnapshotStore::WalkLabelIndex(
@@ -612,10 +602,9 @@ absl::StatusOr<StoreStats> SnapshotStore::Stats() const {
 
 absl::StatusOr<StoreDump> SnapshotStore::Dump() const {
   StoreDump dump;
+  rocksdb::ManagedSnapshot db_snapshot(db_.get());
   rocksdb::ReadOptions options;
-  const rocksdb::Snapshot* db_snapshot = db_->GetSnapshot();
-  options.snapshot = db_snapshot;
-  absl::Status status;
+  options.snapshot = db_snapshot.snapshot();
   {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -638,10 +627,8 @@ absl::StatusOr<StoreDump> SnapshotStore::Dump() const {
         dump.unknown_keys.emplace_back(db_key);
       }
     }
-    if (!it->status().ok()) status = FromRocksDB(it->status(), "dump metadata");
+    if (!it->status().ok()) return FromRocksDB(it->status(), "dump metadata");
   }
-  db_->ReleaseSnapshot(db_snapshot);
-  if (!status.ok()) return status;
   return dump;
 }
 
