@@ -162,47 +162,22 @@ func (d *daemon) alive() error {
 	}
 }
 
-// resident is a daemon's resident memory in bytes: all of it (VmRSS) and
-// its anonymous part (RssAnon: heap, stacks, caches); the rest is the
-// file-backed pages of the binary and its shared libraries.
-type resident struct {
-	total, anon int64
-}
-
-func (d *daemon) rss() (resident, error) {
+// rss is the daemon's resident memory in bytes (VmRSS).
+func (d *daemon) rss() (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
 	if err != nil {
-		return resident{}, err
+		return 0, err
 	}
 	defer f.Close()
-	var r resident
-	found := 0
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 || fields[2] != "kB" {
-			continue
+		if len(fields) >= 3 && fields[0] == "VmRSS:" && fields[2] == "kB" {
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			return kb << 10, err
 		}
-		var into *int64
-		switch fields[0] {
-		case "VmRSS:":
-			into = &r.total
-		case "RssAnon:":
-			into = &r.anon
-		default:
-			continue
-		}
-		kb, err := strconv.ParseInt(fields[1], 10, 64)
-		if err != nil {
-			return resident{}, err
-		}
-		*into = kb << 10
-		found++
 	}
-	if found != 2 {
-		return resident{}, errors.New("no VmRSS or RssAnon in /proc/PID/status")
-	}
-	return r, nil
+	return 0, errors.New("no VmRSS in /proc/PID/status")
 }
 
 // stop closes the connection, sends SIGTERM (SIGKILL after 30 s) and

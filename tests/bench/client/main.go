@@ -503,7 +503,6 @@ func writeReport(w io.Writer, servers []server, z *sizes, res *results, selected
 					n(c), mib(o.value), mib(f.value), f.value/o.value, mib(ol.value), mib(fl.value), fl.value/ol.value,
 					dur(oc.wall), rate(oc.opsPerSec), dur(fc.wall), rate(fc.opsPerSec))
 			}
-			writeAnonTable(w, ours, z, res)
 		}
 	}
 	if len(warnings) > 0 {
@@ -553,34 +552,6 @@ func writeFloorTable(w io.Writer, ours server, rows []reportRow, res *results, r
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, l := range lines {
 		fmt.Fprintln(w, l)
-	}
-}
-
-// writeAnonTable splits the memory table's figures: the anonymous part of
-// each daemon's resident memory grows with the snapshots it holds; the rest
-// is code and data of the binary and its libraries, mapped from files.
-func writeAnonTable(w io.Writer, ours server, z *sizes, res *results) {
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Of that, anonymous memory (RssAnon: heap, stacks, caches); the rest of each VmRSS is pages of the binary "+
-		"and its shared libraries, mapped from files (our daemon links gRPC, protobuf and RocksDB; the reference is one "+
-		"static Go binary). **ratio = reference ÷ %s: > 1 means %s uses less.**\n\n", ours.label, ours.label)
-	fmt.Fprintf(w, "| snapshots | %s anonymous | reference anonymous | ratio | %s anonymous after List | reference anonymous after List | ratio after List |\n",
-		ours.label, ours.label)
-	fmt.Fprintln(w, "|--:|--:|--:|--:|--:|--:|--:|")
-	if o, ok := res.summary("memory", "ours", "anon@0"); ok {
-		f, _ := res.summary("memory", "reference", "anon@0")
-		fmt.Fprintf(w, "| 0 (started) | %s | %s | %.2f | | | |\n", mib(o.value), mib(f.value), f.value/o.value)
-	}
-	for _, c := range z.memoryCounts {
-		o, ok1 := res.summary("memory", "ours", fmt.Sprintf("anon@%d", c))
-		f, ok2 := res.summary("memory", "reference", fmt.Sprintf("anon@%d", c))
-		ol, ok3 := res.summary("memory", "ours", fmt.Sprintf("anon-list@%d", c))
-		fl, ok4 := res.summary("memory", "reference", fmt.Sprintf("anon-list@%d", c))
-		if !ok1 || !ok2 || !ok3 || !ok4 {
-			continue
-		}
-		fmt.Fprintf(w, "| %s | %s | %s | **%.2f** | %s | %s | **%.2f** |\n", groupThousands(c),
-			mib(o.value), mib(f.value), f.value/o.value, mib(ol.value), mib(fl.value), fl.value/ol.value)
 	}
 }
 

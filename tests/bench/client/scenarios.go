@@ -535,8 +535,7 @@ func runMemory(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface
 	if err != nil {
 		return nil, err
 	}
-	out["rss@0"] = &sample{value: float64(rss.total)}
-	out["anon@0"] = &sample{value: float64(rss.anon)}
+	out["rss@0"] = &sample{value: float64(rss)}
 	have := 0
 	var createTime time.Duration
 	for _, count := range z.memoryCounts {
@@ -562,8 +561,7 @@ func runMemory(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface
 			return nil, err
 		}
 		out[fmt.Sprintf("create@%d", count)] = &sample{ops: count, wall: createTime}
-		out[fmt.Sprintf("rss@%d", count)] = &sample{value: float64(rss.total)}
-		out[fmt.Sprintf("anon@%d", count)] = &sample{value: float64(rss.anon)}
+		out[fmt.Sprintf("rss@%d", count)] = &sample{value: float64(rss)}
 
 		n := 0
 		if err := d.sn.Walk(ctx, func(context.Context, snapshots.Info) error { n++; return nil }); err != nil {
@@ -575,8 +573,7 @@ func runMemory(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface
 		if rss, err = d.rss(); err != nil {
 			return nil, err
 		}
-		out[fmt.Sprintf("rss-list@%d", count)] = &sample{value: float64(rss.total)}
-		out[fmt.Sprintf("anon-list@%d", count)] = &sample{value: float64(rss.anon)}
+		out[fmt.Sprintf("rss-list@%d", count)] = &sample{value: float64(rss)}
 	}
 	return out, nil
 }
