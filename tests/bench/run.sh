@@ -5,7 +5,7 @@
 # fresh roots on one filesystem. Writes a Markdown report (date, machine,
 # filesystem, table) to stdout and to --out.
 #
-# The floor server (tests/bench/floorserver) runs alongside on the
+# The floor server (tests/bench/refserver --floor) runs alongside on the
 # scenarios it can serve: a server doing only what the contract requires,
 # whose ratio over the reference is about the most any server could reach
 # with this client on this disk (--no-floor leaves it out).
@@ -49,7 +49,7 @@ usage: $0 [--quick] [--out FILE] [options] [-- CLIENT-FLAGS...]
   --no-loop          put the roots on DIR's own filesystem, no loop device
   --image-size SIZE  size of the loop filesystem image (default 8G; quick 2G)
   --memory-on-disk   memory scenario on the same filesystem as the others, not tmpfs
-  --no-floor         do not measure the floor server (tests/bench/floorserver), which
+  --no-floor         do not measure the floor server (tests/bench/refserver --floor), which
                      shows what the client, the transport and the synced writes cost alone
   -- FLAGS...        passed to the client (see: <build-dir>/bench-go/bin/snapshot-bench -h)
 EOF
@@ -146,7 +146,7 @@ if [[ ! -d $gocode/src/github.com/containerd/containerd/snapshots/proxy ]]; then
 fi
 echo "run.sh: building the reference server and the client in $go_dir" >&2
 # GOPATH mode needs our packages under GOPATH/src.
-for pkg in tests/bench/refserver tests/bench/floorserver tests/bench/client; do
+for pkg in tests/bench/refserver tests/bench/client; do
   rm -rf "${go_dir:?}/gopath/src/cpp-overlay/$pkg"
   mkdir -p "$go_dir/gopath/src/cpp-overlay/$pkg"
   cp "$repo_dir/$pkg"/*.go "$go_dir/gopath/src/cpp-overlay/$pkg/"
@@ -159,7 +159,6 @@ mkdir -p "$bin_dir"
   fi
   cd "$go_dir/gopath"
   go build -o "$bin_dir/refserver" cpp-overlay/tests/bench/refserver
-  go build -o "$bin_dir/floorserver" cpp-overlay/tests/bench/floorserver
   go build -o "$bin_dir/snapshot-bench" cpp-overlay/tests/bench/client
 )
 
@@ -265,7 +264,7 @@ header="# cpp-overlay vs containerd's overlayfs snapshotter
 "
 
 client_args=(--ours "$daemon" --reference "${reference:-$bin_dir/refserver}" --work-dir "$work" --reps "$reps")
-((floor)) && client_args+=(--floor "$bin_dir/floorserver")
+((floor)) && client_args+=(--floor "$bin_dir/refserver")
 ((quick)) && client_args+=(--quick)
 [[ -n $scenarios ]] && client_args+=(--scenarios "$scenarios")
 [[ -n $memory_counts ]] && client_args+=(--memory-counts "$memory_counts")

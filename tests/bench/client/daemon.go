@@ -28,6 +28,7 @@ type server struct {
 	id     string // "ours" or "reference": the key of its results
 	label  string // shown in the report
 	binary string
+	args   []string // before --address and --root
 	// floor: the floor server, which keeps no files (no snapshot
 	// directories to write into or to measure).
 	floor bool
@@ -68,7 +69,7 @@ func startDaemon(s server, parent, name string) (*daemon, error) {
 		log:    logFile,
 		exited: make(chan struct{}),
 	}
-	d.cmd = exec.Command(s.binary, "--address", d.socket, "--root", d.root)
+	d.cmd = exec.Command(s.binary, append(append([]string(nil), s.args...), "--address", d.socket, "--root", d.root)...)
 	d.cmd.Stdout = logFile
 	d.cmd.Stderr = logFile
 	// The daemon must not outlive the client.

@@ -3,7 +3,7 @@
 // tests/bench/refserver), through containerd's own proxy client
 // (snapshots/proxy) over unix sockets, exactly as containerd drives a
 // proxy_plugins snapshotter. With --floor it also measures the floor
-// server (tests/bench/floorserver) on the scenarios it can serve, to show
+// server (tests/bench/refserver --floor) on the scenarios it can serve, to show
 // what the client, the transport and one synced write per change cost
 // alone: the most any server could reach over the reference.
 //
@@ -40,8 +40,8 @@ var (
 	refBin   = flag.String("reference", "", "reference server binary, run the same way (required)")
 	oursName = flag.String("ours-name", "cpp-overlay", "our daemon's name in the report")
 	refName  = flag.String("reference-name", "containerd 1.6 overlayfs", "the reference's name in the report")
-	floorBin = flag.String("floor", "", "if set, the floor server binary (tests/bench/floorserver), run the same way "+
-		"on the scenarios it can serve: chain, concurrent, stat, mounts, walk, update and the leaves of remove")
+	floorBin = flag.String("floor", "", "if set, the reference server binary to run with --floor as the floor server "+
+		"(tests/bench/refserver), on the scenarios it can serve: chain, concurrent, stat, mounts, walk, update and the leaves of remove")
 	workDir       = flag.String("work-dir", "", "roots, sockets and logs go here; it must be on the filesystem to measure (required)")
 	memoryWorkDir = flag.String("memory-work-dir", "", "if set, the memory scenario's roots go here instead of --work-dir "+
 		"(e.g. a tmpfs: resident memory does not depend on the disk, and creating the snapshots is much faster without fsync cost)")
@@ -109,7 +109,7 @@ func main() {
 		{id: "reference", label: *refName, binary: *refBin},
 	}
 	if *floorBin != "" {
-		servers = append(servers, server{id: "floor", label: "floor", binary: *floorBin, floor: true})
+		servers = append(servers, server{id: "floor", label: "floor", binary: *floorBin, args: []string{"--floor"}, floor: true})
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -540,7 +540,7 @@ func writeFloorTable(w io.Writer, ours server, rows []reportRow, res *results, r
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "The floor: the same client, in the same repetitions, against a server that does only what the contract "+
-		"requires (tests/bench/floorserver): snapshots in a map, no directories, one synced 4 KiB journal write per change "+
+		"requires (tests/bench/refserver --floor): snapshots in a map, no directories, one synced 4 KiB journal write per change "+
 		"before answering (concurrent changes share one), served by containerd's contrib/snapshotservice as the reference is. "+
 		"**Where a call is mostly the client, the transport and the flush (Stat, chain, update, remove), its ratio over the "+
 		"reference is about the most any server could reach here with this client.** It is a Go server with no index, "+

@@ -8,7 +8,11 @@
 // exists only while the server accepts connections; SIGTERM or SIGINT stop
 // the server gracefully and exit 0.
 //
-// Usage: refserver --address <socket> --root <dir> [--log-level <level>]
+// With --floor it serves the benchmark's floor instead (floor.go): a
+// snapshotter that keeps everything in memory and only syncs one journal
+// block per change, served by this same code.
+//
+// Usage: refserver [--floor] --address <socket> --root <dir> [--log-level <level>]
 package main
 
 import (
@@ -27,6 +31,7 @@ import (
 	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
 	"github.com/containerd/containerd/contrib/snapshotservice"
 	"github.com/containerd/containerd/defaults"
+	"github.com/containerd/containerd/snapshots"
 	"github.com/containerd/containerd/snapshots/overlay"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
@@ -39,15 +44,17 @@ func main() {
 	address := flag.String("address", "", "unix socket path to serve on (required)")
 	root := flag.String("root", "", "snapshotter root directory (required)")
 	logLevel := flag.String("log-level", "info", "log level: trace, debug, info, warn, error")
+	floor := flag.Bool("floor", false, "serve the benchmark's floor (in memory, one synced journal block per change) "+
+		"instead of containerd's overlayfs snapshotter")
 	flag.Parse()
 
-	if err := run(*address, *root, *logLevel); err != nil {
+	if err := run(*address, *root, *logLevel, *floor); err != nil {
 		logrus.WithError(err).Error("refserver failed")
 		os.Exit(1)
 	}
 }
 
-func run(address, root, logLevel string) error {
+func run(address, root, logLevel string, floor bool) error {
 	if address == "" || root == "" {
 		return errors.New("--address and --root are required")
 	}
@@ -64,9 +71,14 @@ func run(address, root, logLevel string) error {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return err
 	}
-	sn, err := overlay.NewSnapshotter(root, overlay.AsynchronousRemove)
+	var sn snapshots.Snapshotter
+	if floor {
+		sn, err = newFloorSnapshotter(root)
+	} else {
+		sn, err = overlay.NewSnapshotter(root, overlay.AsynchronousRemove)
+	}
 	if err != nil {
-		return fmt.Errorf("create overlay snapshotter at %q: %w", root, err)
+		return fmt.Errorf("create snapshotter at %q: %w", root, err)
 	}
 	defer sn.Close()
 

@@ -1,103 +1,43 @@
-// Command floorserver is the benchmark's floor: a snapshots server that
-// does as little as the contract allows, so that the benchmark can show
-// what the client, the gRPC transport and the durability target cost on
-// their own, measured in the same run as the two real servers.
+// The benchmark's floor (refserver --floor): a snapshotter that does as
+// little as the contract allows, so that the benchmark can show what the
+// client, the gRPC transport and the durability target cost on their own,
+// measured in the same run as the two real servers.
 //
 // It keeps snapshots in a map (key, kind, parent, labels, times), makes no
 // directories and returns the mounts containerd's overlayfs snapshotter
-// would return for them (paths under --root that do not exist). Every call
-// that changes a snapshot appends one 4 KiB block to a preallocated journal
-// under --root and fdatasyncs it before answering, as a durable server
-// must; concurrent callers share one write and sync (group commit), as the
-// best durable server would. The journal is never read back: this server
-// is a yardstick, not a snapshotter, and nothing outside the benchmark runs
-// it.
-//
-// It is served exactly as the reference server is (containerd's
-// contrib/snapshotservice, the same gRPC options), so the difference
-// between the two is the reference's own work.
-//
-// Usage: floorserver --address <socket> --root <dir>
+// would return for them (paths under the root that do not exist). Every
+// call that changes a snapshot appends one 4 KiB block to a preallocated
+// journal under the root and fdatasyncs it before answering, as a durable
+// server must; concurrent callers share one write and sync (group commit),
+// as the best durable server would. The journal is never read back: this is
+// a yardstick, not a snapshotter, and nothing outside the benchmark runs
+// it. Served by the same code as the reference, the difference between the
+// two is the reference's own work.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io/fs"
-	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
-	"github.com/containerd/containerd/contrib/snapshotservice"
-	"github.com/containerd/containerd/defaults"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/filters"
 	"github.com/containerd/containerd/mount"
 	"github.com/containerd/containerd/snapshots"
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc"
 )
 
-func main() {
-	address := flag.String("address", "", "unix socket path to serve on (required)")
-	root := flag.String("root", "", "directory for the journal (required)")
-	flag.Parse()
-	if err := run(*address, *root); err != nil {
-		fmt.Fprintln(os.Stderr, "floorserver:", err)
-		os.Exit(1)
-	}
-}
-
-func run(address, root string) error {
-	if address == "" || root == "" {
-		return errors.New("--address and --root are required")
-	}
-	if flag.NArg() != 0 {
-		return fmt.Errorf("unexpected arguments: %q", flag.Args())
-	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return err
-	}
+// newFloorSnapshotter starts the floor on `root` (which must exist).
+func newFloorSnapshotter(root string) (*memorySnapshotter, error) {
 	j, err := openJournal(filepath.Join(root, "journal"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer j.close()
-	sn := &memorySnapshotter{root: root, journal: j, snapshots: map[string]*record{}}
-
-	server := grpc.NewServer(
-		grpc.MaxRecvMsgSize(defaults.DefaultMaxRecvMsgSize),
-		grpc.MaxSendMsgSize(defaults.DefaultMaxSendMsgSize),
-	)
-	snapshotsapi.RegisterSnapshotsServer(server, snapshotservice.FromSnapshotter(sn))
-	if err := os.Remove(address); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	listener, err := net.Listen("unix", address)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(address)
-
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- server.Serve(listener) }()
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
-	case <-signals:
-	}
-	server.Stop()
-	return nil
+	return &memorySnapshotter{root: root, journal: j, snapshots: map[string]*record{}}, nil
 }
 
 // journal is a preallocated file that changes are appended to, one 4 KiB
@@ -390,7 +330,11 @@ func (s *memorySnapshotter) Walk(ctx context.Context, fn snapshots.WalkFunc, fs 
 // Cleanup has nothing to reclaim: there are no directories.
 func (s *memorySnapshotter) Cleanup(ctx context.Context) error { return nil }
 
-func (s *memorySnapshotter) Close() error { return nil }
+// Close stops the journal's sync loop.
+func (s *memorySnapshotter) Close() error {
+	s.journal.close()
+	return nil
+}
 
 // mountsLocked returns what containerd's overlayfs snapshotter returns for
 // r: a bind mount without parents or for a view of one layer, otherwise
