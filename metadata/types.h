@@ -5,11 +5,11 @@
 
 #include <cstdint>
 #include <map>
-#include <string>
-#include "absl/strings/string_view.h"
 #include <optional>
+#include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace cpp_overlay::metadata {
