@@ -26,7 +26,7 @@
 #include "gtest/gtest.h"
 #include "tests/crash/daemon_process.h"
 #include "tests/crash/root_checks.h"
-#include "tests/crash/snapshots_client.h"
+#include "tests/testing/snapshots_client.h"
 #include "tests/testing/temp_dir.h"
 
 namespace cpp_overlay::testing {

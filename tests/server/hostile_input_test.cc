@@ -15,11 +15,11 @@
 
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
 #include "gmock/gmock.h"
-#include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
 #include "snapshotter/fs.h"
 #include "snapshotter/overlay_snapshotter.h"
+#include "tests/testing/snapshots_client.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 
@@ -55,108 +55,23 @@ class HostileInputTest : public ::testing::Test {
     auto server = Server::Start(options);
     ASSERT_OK(server);
     server_ = *std::move(server);
-    stub_ = NewStub(kMaxMessageBytes);
+    client_ = std::make_unique<testing::SnapshotsClient>(
+        testing::SnapshotsClient::Dial(socket_, kMaxMessageBytes));
     // base (committed) <- active (active); base <- look (view).
-    ASSERT_TRUE(Prepare("base-a", "").ok());
-    ASSERT_TRUE(Commit("base", "base-a").ok());
-    ASSERT_TRUE(Prepare("active", "base").ok());
-    ASSERT_TRUE(View("look", "base").ok());
+    ASSERT_TRUE(client_->Prepare("base-a", "").ok());
+    ASSERT_TRUE(client_->Commit("base", "base-a").ok());
+    ASSERT_TRUE(client_->Prepare("active", "base").ok());
+    ASSERT_TRUE(client_->View("look", "base").ok());
   }
 
   void TearDown() override {
     if (server_) server_->Shutdown(absl::Seconds(1));
   }
 
-  std::unique_ptr<v1::Snapshots::Stub> NewStub(int max_send) {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(64 << 20);
-    args.SetMaxSendMessageSize(max_send);
-    return v1::Snapshots::NewStub(grpc::CreateCustomChannel(
-        "unix:" + socket_, grpc::InsecureChannelCredentials(), args));
-  }
-
-  grpc::Status Prepare(const std::string& key, const std::string& parent,
-                       const Labels& labels = {},
-                       v1::PrepareSnapshotResponse* response = nullptr) {
-    grpc::ClientContext context;
-    v1::PrepareSnapshotRequest request;
-    request.set_key(key);
-    request.set_parent(parent);
-    request.mutable_labels()->insert(labels.begin(), labels.end());
-    v1::PrepareSnapshotResponse ignored;
-    return stub_->Prepare(&context, request, response ? response : &ignored);
-  }
-  grpc::Status View(const std::string& key, const std::string& parent,
-                    const Labels& labels = {}) {
-    grpc::ClientContext context;
-    v1::ViewSnapshotRequest request;
-    request.set_key(key);
-    request.set_parent(parent);
-    request.mutable_labels()->insert(labels.begin(), labels.end());
-    v1::ViewSnapshotResponse response;
-    return stub_->View(&context, request, &response);
-  }
-  grpc::Status Commit(const std::string& name, const std::string& key,
-                      const Labels& labels = {},
-                      const std::string& parent = "") {
-    grpc::ClientContext context;
-    v1::CommitSnapshotRequest request;
-    request.set_name(name);
-    request.set_key(key);
-    request.set_parent(parent);
-    request.mutable_labels()->insert(labels.begin(), labels.end());
-    google::protobuf::Empty response;
-    return stub_->Commit(&context, request, &response);
-  }
-  grpc::Status Remove(const std::string& key) {
-    grpc::ClientContext context;
-    v1::RemoveSnapshotRequest request;
-    request.set_key(key);
-    google::protobuf::Empty response;
-    return stub_->Remove(&context, request, &response);
-  }
-  grpc::Status Stat(const std::string& key, v1::Info* info = nullptr) {
-    grpc::ClientContext context;
-    v1::StatSnapshotRequest request;
-    request.set_key(key);
-    v1::StatSnapshotResponse response;
-    grpc::Status s = stub_->Stat(&context, request, &response);
-    if (info) *info = response.info();
-    return s;
-  }
-  grpc::Status Mounts(const std::string& key, v1::MountsResponse* response) {
-    grpc::ClientContext context;
-    v1::MountsRequest request;
-    request.set_key(key);
-    return stub_->Mounts(&context, request, response);
-  }
-  grpc::Status Update(const v1::Info& info,
-                      const std::vector<std::string>& paths) {
-    grpc::ClientContext context;
-    v1::UpdateSnapshotRequest request;
-    *request.mutable_info() = info;
-    for (const std::string& p : paths)
-      request.mutable_update_mask()->add_paths(p);
-    v1::UpdateSnapshotResponse response;
-    return stub_->Update(&context, request, &response);
-  }
-  grpc::Status List(const std::vector<std::string>& filters,
-                    std::vector<v1::Info>* infos) {
-    grpc::ClientContext context;
-    v1::ListSnapshotsRequest request;
-    for (const std::string& f : filters) request.add_filters(f);
-    auto reader = stub_->List(&context, request);
-    v1::ListSnapshotsResponse response;
-    while (reader->Read(&response)) {
-      for (const v1::Info& info : response.info()) infos->push_back(info);
-    }
-    return reader->Finish();
-  }
-
   Fingerprint Take() {
     Fingerprint f;
     std::vector<v1::Info> infos;
-    EXPECT_TRUE(List({}, &infos).ok());
+    EXPECT_TRUE(client_->List(&infos, {}).ok());
     for (const v1::Info& info : infos) {
       std::string line =
           info.name() + "|" + std::to_string(info.kind()) + "|" + info.parent();
@@ -192,7 +107,7 @@ class HostileInputTest : public ::testing::Test {
       EXPECT_FALSE(s.error_message().empty())
           << what << ": the error needs a message";
     }
-    EXPECT_TRUE(Stat("base").ok()) << what << ": the server stopped answering";
+    EXPECT_TRUE(client_->Stat("base").ok()) << what << ": the server stopped answering";
     Fingerprint after = Take();
     EXPECT_TRUE(before == after) << what << ": the request changed something";
   }
@@ -202,20 +117,20 @@ class HostileInputTest : public ::testing::Test {
   std::string socket_;
   std::unique_ptr<snapshotter::OverlaySnapshotter> snapshotter_;
   std::unique_ptr<Server> server_;
-  std::unique_ptr<v1::Snapshots::Stub> stub_;
+  std::unique_ptr<testing::SnapshotsClient> client_;
 };
 
 TEST_F(HostileInputTest, EmptyKeysAndNamesAreInvalidArgument) {
   ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "Prepare \"\"",
-                 [&] { return Prepare("", ""); });
+                 [&] { return client_->Prepare("", ""); });
   ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "View \"\"",
-                 [&] { return View("", "base"); });
+                 [&] { return client_->View("", "base"); });
   ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "Commit to \"\"",
-                 [&] { return Commit("", "active"); });
+                 [&] { return client_->Commit("", "active"); });
   ExpectRejected(grpc::StatusCode::NOT_FOUND, "Remove \"\"",
-                 [&] { return Remove(""); });
+                 [&] { return client_->Remove(""); });
   ExpectRejected(grpc::StatusCode::NOT_FOUND, "Stat \"\"",
-                 [&] { return Stat(""); });
+                 [&] { return client_->Stat(""); });
 }
 
 TEST_F(HostileInputTest, KeysAreOpaqueBytesNeverPaths) {
@@ -234,7 +149,7 @@ TEST_F(HostileInputTest, KeysAreOpaqueBytesNeverPaths) {
                                          "\x7f\x01\x1b[31m"};
   for (const std::string& key : keys) {
     v1::PrepareSnapshotResponse response;
-    ASSERT_TRUE(Prepare(key, "base",
+    ASSERT_TRUE(client_->Prepare(key, "base",
                         {{"containerd.io/snapshot/overlay.upperdir", "/etc"}},
                         &response)
                     .ok())
@@ -258,14 +173,14 @@ TEST_F(HostileInputTest, KeysAreOpaqueBytesNeverPaths) {
       }
     }
     v1::Info info;
-    ASSERT_TRUE(Stat(key, &info).ok());
+    ASSERT_TRUE(client_->Stat(key, &info).ok());
     EXPECT_EQ(info.name(), key);
   }
   // "nul" is not "nul\0byte"; "1" is a key, not snapshot id 1.
-  EXPECT_EQ(Stat("nul").error_code(), grpc::StatusCode::NOT_FOUND);
-  for (const std::string& key : keys) ASSERT_TRUE(Remove(key).ok());
-  EXPECT_TRUE(Stat("base").ok());
-  EXPECT_TRUE(Prepare("after", "base").ok());
+  EXPECT_EQ(client_->Stat("nul").error_code(), grpc::StatusCode::NOT_FOUND);
+  for (const std::string& key : keys) ASSERT_TRUE(client_->Remove(key).ok());
+  EXPECT_TRUE(client_->Stat("base").ok());
+  EXPECT_TRUE(client_->Prepare("after", "base").ok());
   EXPECT_FALSE(std::filesystem::exists("/tmp/escape"));
   // Nothing beside the root, nothing but our layout inside it.
   for (const auto& entry : std::filesystem::directory_iterator(dir_.path())) {
@@ -285,117 +200,118 @@ TEST_F(HostileInputTest, KeysAndLabelsThatAreNotUtf8AreOpaqueBytes) {
   const std::string key = "bad\xff\xfe key";
   const std::string name = "layer \xc3";
   const Labels labels = {{"containerd.io/snapshot/\xfe", "value \xff"}};
-  ASSERT_TRUE(Prepare(key, "base", labels).ok());
+  ASSERT_TRUE(client_->Prepare(key, "base", labels).ok());
   v1::Info info;
-  ASSERT_TRUE(Stat(key, &info).ok());
+  ASSERT_TRUE(client_->Stat(key, &info).ok());
   EXPECT_EQ(info.name(), key);
   EXPECT_EQ(Labels(info.labels().begin(), info.labels().end()), labels);
-  ASSERT_TRUE(Commit(name, key, labels).ok());
+  ASSERT_TRUE(client_->Commit(name, key, labels).ok());
   std::vector<v1::Info> infos;
   // A filter, though, is parsed as containerd parses it: UTF-8 only.
-  EXPECT_EQ(List({"name==\"layer \xc3\""}, &infos).error_code(),
+  EXPECT_EQ(client_->List(&infos, {"name==\"layer \xc3\""}).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   infos.clear();
-  ASSERT_TRUE(List({}, &infos).ok());
+  ASSERT_TRUE(client_->List(&infos, {}).ok());
   bool listed = false;
   for (const v1::Info& i : infos) listed |= i.name() == name;
   EXPECT_TRUE(listed);
-  ASSERT_TRUE(Prepare("child", name).ok());
-  ASSERT_TRUE(Remove("child").ok());
-  ASSERT_TRUE(Remove(name).ok());
-  EXPECT_EQ(Stat(name).error_code(), grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(client_->Prepare("child", name).ok());
+  ASSERT_TRUE(client_->Remove("child").ok());
+  ASSERT_TRUE(client_->Remove(name).ok());
+  EXPECT_EQ(client_->Stat(name).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(HostileInputTest, LongKeysAndMessagesNearTheLimitWork) {
   const std::string key(8 << 20, 'k');  // half the message limit
-  ASSERT_TRUE(Prepare(key, "base").ok());
+  ASSERT_TRUE(client_->Prepare(key, "base").ok());
   v1::Info info;
-  ASSERT_TRUE(Stat(key, &info).ok());
+  ASSERT_TRUE(client_->Stat(key, &info).ok());
   EXPECT_EQ(info.name().size(), key.size());
   std::vector<v1::Info> infos;
-  EXPECT_TRUE(List({}, &infos).ok());
-  ASSERT_TRUE(Remove(key).ok());
+  EXPECT_TRUE(client_->List(&infos, {}).ok());
+  ASSERT_TRUE(client_->Remove(key).ok());
 }
 
 TEST_F(HostileInputTest, ListStreamsKeysWhoseSumExceedsOneMessage) {
   // Two keys of 9 MiB each do not fit one 16 MiB List batch.
   const std::string a(9 << 20, 'a');
   const std::string b(9 << 20, 'b');
-  ASSERT_TRUE(Prepare(a, "base").ok());
-  ASSERT_TRUE(Prepare(b, "base").ok());
+  ASSERT_TRUE(client_->Prepare(a, "base").ok());
+  ASSERT_TRUE(client_->Prepare(b, "base").ok());
   std::vector<v1::Info> infos;
-  grpc::Status s = List({}, &infos);
+  grpc::Status s = client_->List(&infos, {});
   EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
   EXPECT_EQ(infos.size(), 5u);
-  EXPECT_TRUE(Remove(a).ok());
-  EXPECT_TRUE(Remove(b).ok());
+  EXPECT_TRUE(client_->Remove(a).ok());
+  EXPECT_TRUE(client_->Remove(b).ok());
 }
 
 TEST_F(HostileInputTest, MessagesOverTheLimitAreRefusedByTheServer) {
-  stub_ = NewStub(64 << 20);
+  client_ = std::make_unique<testing::SnapshotsClient>(
+      testing::SnapshotsClient::Dial(socket_, 64 << 20));
   ExpectRejected(grpc::StatusCode::RESOURCE_EXHAUSTED,
                  "Prepare of a 17 MiB key",
-                 [&] { return Prepare(std::string(17 << 20, 'k'), "base"); });
+                 [&] { return client_->Prepare(std::string(17 << 20, 'k'), "base"); });
 }
 
 TEST_F(HostileInputTest, LabelsOverContainerdsLimitAreInvalidArgument) {
   const std::string big(4097, 'v');
   ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
                  "Prepare with a 4097-byte label", [&] {
-                   return Prepare("x", "base", {{"k", big}});
+                   return client_->Prepare("x", "base", {{"k", big}});
                  });
   ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
                  "View with a 4097-byte label key", [&] {
-                   return View("x", "base", {{big, "v"}});
+                   return client_->View("x", "base", {{big, "v"}});
                  });
   ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
                  "Commit with a 4097-byte label", [&] {
-                   return Commit("x", "active", {{"k", big}});
+                   return client_->Commit("x", "active", {{"k", big}});
                  });
   v1::Info info;
   info.set_name("base");
   (*info.mutable_labels())["k"] = big;
   ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
                  "Update with a 4097-byte label",
-                 [&] { return Update(info, {"labels.k"}); });
+                 [&] { return client_->Update(info, {"labels.k"}); });
   // Key and value of exactly 4096 bytes together are fine.
-  EXPECT_TRUE(Prepare("x", "base", {{"k", std::string(4095, 'v')}}).ok());
+  EXPECT_TRUE(client_->Prepare("x", "base", {{"k", std::string(4095, 'v')}}).ok());
 }
 
 TEST_F(HostileInputTest, NamesAndParentsFollowContainerdsRules) {
   ExpectRejected(grpc::StatusCode::ALREADY_EXISTS,
                  "Prepare of an existing name",
-                 [&] { return Prepare("base", ""); });
+                 [&] { return client_->Prepare("base", ""); });
   ExpectRejected(grpc::StatusCode::ALREADY_EXISTS, "View of an existing key",
-                 [&] { return View("active", "base"); });
+                 [&] { return client_->View("active", "base"); });
   ExpectRejected(grpc::StatusCode::NOT_FOUND, "Prepare on itself as parent",
-                 [&] { return Prepare("self", "self"); });
+                 [&] { return client_->Prepare("self", "self"); });
   ExpectRejected(grpc::StatusCode::NOT_FOUND, "Prepare on a missing parent",
-                 [&] { return Prepare("x", "missing"); });
+                 [&] { return client_->Prepare("x", "missing"); });
   ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
                  "Prepare on an active parent",
-                 [&] { return Prepare("x", "active"); });
+                 [&] { return client_->Prepare("x", "active"); });
   ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "Prepare on a view parent",
-                 [&] { return Prepare("x", "look"); });
+                 [&] { return client_->Prepare("x", "look"); });
   ExpectRejected(grpc::StatusCode::ALREADY_EXISTS,
                  "Commit onto an existing name",
-                 [&] { return Commit("base", "active"); });
+                 [&] { return client_->Commit("base", "active"); });
   ExpectRejected(grpc::StatusCode::ALREADY_EXISTS, "Commit onto its own key",
-                 [&] { return Commit("active", "active"); });
+                 [&] { return client_->Commit("active", "active"); });
   ExpectRejected(grpc::StatusCode::FAILED_PRECONDITION, "Commit of a view",
-                 [&] { return Commit("x", "look"); });
+                 [&] { return client_->Commit("x", "look"); });
   ExpectRejected(grpc::StatusCode::FAILED_PRECONDITION,
                  "Commit of a committed snapshot",
-                 [&] { return Commit("x", "base"); });
+                 [&] { return client_->Commit("x", "base"); });
   ExpectRejected(grpc::StatusCode::UNIMPLEMENTED,
                  "Commit onto another parent (rebase)",
-                 [&] { return Commit("x", "active", {}, "look"); });
+                 [&] { return client_->Commit("x", "active", {}, "look"); });
   ExpectRejected(grpc::StatusCode::FAILED_PRECONDITION, "Remove of a parent",
-                 [&] { return Remove("base"); });
+                 [&] { return client_->Remove("base"); });
   v1::MountsResponse mounts;
   ExpectRejected(grpc::StatusCode::FAILED_PRECONDITION,
                  "Mounts of a committed snapshot",
-                 [&] { return Mounts("base", &mounts); });
+                 [&] { return client_->Mounts("base", &mounts); });
 }
 
 TEST_F(HostileInputTest, UpdateTouchesOnlyLabels) {
@@ -408,17 +324,17 @@ TEST_F(HostileInputTest, UpdateTouchesOnlyLabels) {
         "unknown.field", ""}) {
     ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
                    "Update of \"" + std::string(path) + "\"",
-                   [&] { return Update(info, {path}); });
+                   [&] { return client_->Update(info, {path}); });
   }
   info.set_name("missing");
   ExpectRejected(grpc::StatusCode::NOT_FOUND, "Update of a missing snapshot",
-                 [&] { return Update(info, {"labels.a"}); });
+                 [&] { return client_->Update(info, {"labels.a"}); });
   // No paths: labels only; the other fields are ignored.
   info.set_name("active");
   (*info.mutable_labels())["a"] = "b";
-  ASSERT_TRUE(Update(info, {}).ok());
+  ASSERT_TRUE(client_->Update(info, {}).ok());
   v1::Info after;
-  ASSERT_TRUE(Stat("active", &after).ok());
+  ASSERT_TRUE(client_->Stat("active", &after).ok());
   EXPECT_EQ(after.parent(), "base");
   EXPECT_EQ(after.kind(), v1::ACTIVE);
   EXPECT_EQ(after.labels().at("a"), "b");
@@ -438,11 +354,11 @@ TEST_F(HostileInputTest, MalformedFiltersAreInvalidArgument) {
   for (const std::string& filter : filters) {
     std::vector<v1::Info> infos;
     ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "filter " + filter,
-                   [&] { return List({filter}, &infos); });
+                   [&] { return client_->List(&infos, {filter}); });
   }
   // Path-shaped values are just strings to compare.
   std::vector<v1::Info> infos;
-  ASSERT_TRUE(List({"name==\"../../etc/passwd\""}, &infos).ok());
+  ASSERT_TRUE(client_->List(&infos, {"name==\"../../etc/passwd\""}).ok());
   EXPECT_TRUE(infos.empty());
 }
 
@@ -453,7 +369,7 @@ TEST_F(HostileInputTest, ConcurrentIdenticalPreparesHaveExactlyOneWinner) {
   std::vector<std::thread> threads;
   for (int i = 0; i < kClients; ++i) {
     threads.emplace_back([&] {
-      grpc::Status s = Prepare("same", "base");
+      grpc::Status s = client_->Prepare("same", "base");
       if (s.ok()) {
         ++ok;
       } else if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS) {

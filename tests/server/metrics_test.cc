@@ -18,11 +18,11 @@
 
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
 #include "gmock/gmock.h"
-#include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "server/metrics_http_server.h"
 #include "server/server.h"
 #include "snapshotter/overlay_snapshotter.h"
+#include "tests/testing/snapshots_client.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 
@@ -157,47 +157,13 @@ class MetricsScrapeTest : public ::testing::Test {
                                  .metrics = metrics_.get()});
     ASSERT_OK(server);
     server_ = *std::move(server);
-    stub_ = v1::Snapshots::NewStub(grpc::CreateChannel(
-        "unix:" + socket_, grpc::InsecureChannelCredentials()));
+    client_ = std::make_unique<cpp_overlay::testing::SnapshotsClient>(
+        cpp_overlay::testing::SnapshotsClient::Dial(socket_, kMaxMessageBytes));
   }
 
   void TearDown() override {
     if (server_) server_->Shutdown(absl::Seconds(1));
     http_.reset();
-  }
-
-  grpc::Status Prepare(const std::string& key, const std::string& parent = "") {
-    grpc::ClientContext context;
-    v1::PrepareSnapshotRequest request;
-    request.set_key(key);
-    request.set_parent(parent);
-    v1::PrepareSnapshotResponse response;
-    return stub_->Prepare(&context, request, &response);
-  }
-
-  grpc::Status Commit(const std::string& name, const std::string& key) {
-    grpc::ClientContext context;
-    v1::CommitSnapshotRequest request;
-    request.set_name(name);
-    request.set_key(key);
-    google::protobuf::Empty response;
-    return stub_->Commit(&context, request, &response);
-  }
-
-  grpc::Status Stat(const std::string& key) {
-    grpc::ClientContext context;
-    v1::StatSnapshotRequest request;
-    request.set_key(key);
-    v1::StatSnapshotResponse response;
-    return stub_->Stat(&context, request, &response);
-  }
-
-  grpc::Status Remove(const std::string& key) {
-    grpc::ClientContext context;
-    v1::RemoveSnapshotRequest request;
-    request.set_key(key);
-    google::protobuf::Empty response;
-    return stub_->Remove(&context, request, &response);
   }
 
   std::string Scrape() {
@@ -226,7 +192,7 @@ class MetricsScrapeTest : public ::testing::Test {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<MetricsHttpServer> http_;
   std::unique_ptr<Server> server_;
-  std::unique_ptr<v1::Snapshots::Stub> stub_;
+  std::unique_ptr<cpp_overlay::testing::SnapshotsClient> client_;
 };
 
 TEST_F(MetricsScrapeTest, ScrapePassesPromtoolAndCountersMoveAfterRpcs) {
@@ -241,14 +207,14 @@ TEST_F(MetricsScrapeTest, ScrapePassesPromtoolAndCountersMoveAfterRpcs) {
   EXPECT_EQ(b["cpp_overlay_snapshots{kind=\"committed\"}"], 0);
   EXPECT_EQ(b["cpp_overlay_serving"], 1);
 
-  ASSERT_TRUE(Prepare("a").ok());
-  ASSERT_TRUE(Commit("layer", "a").ok());
-  ASSERT_TRUE(Prepare("b", "layer").ok());
-  ASSERT_EQ(Prepare("b", "layer").error_code(),
+  ASSERT_TRUE(client_->Prepare("a", "").ok());
+  ASSERT_TRUE(client_->Commit("layer", "a").ok());
+  ASSERT_TRUE(client_->Prepare("b", "layer").ok());
+  ASSERT_EQ(client_->Prepare("b", "layer").error_code(),
             grpc::StatusCode::ALREADY_EXISTS);
-  ASSERT_EQ(Stat("missing").error_code(), grpc::StatusCode::NOT_FOUND);
-  ASSERT_TRUE(Prepare("gone").ok());
-  ASSERT_TRUE(Remove("gone").ok());
+  ASSERT_EQ(client_->Stat("missing").error_code(), grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(client_->Prepare("gone", "").ok());
+  ASSERT_TRUE(client_->Remove("gone").ok());
 
   const std::string after = Scrape();
   auto [rc_after, out_after] = Promtool(after);

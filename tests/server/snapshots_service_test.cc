@@ -4,13 +4,14 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
 #include "gmock/gmock.h"
-#include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
 #include "snapshotter/overlay_snapshotter.h"
+#include "tests/testing/snapshots_client.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 
@@ -33,102 +34,24 @@ class SnapshotsServiceTest : public ::testing::Test {
     auto server = Server::Start({.address = socket_, .snapshotter = snapshotter_.get()});
     ASSERT_OK(server);
     server_ = *std::move(server);
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-    args.SetMaxSendMessageSize(kMaxMessageBytes);
-    stub_ = v1::Snapshots::NewStub(grpc::CreateCustomChannel(
-        "unix:" + socket_, grpc::InsecureChannelCredentials(), args));
+    client_ = std::make_unique<testing::SnapshotsClient>(
+        testing::SnapshotsClient::Dial(socket_, kMaxMessageBytes));
   }
 
   void TearDown() override {
     if (server_) server_->Shutdown(absl::Seconds(1));
   }
 
-  grpc::Status Prepare(const std::string& key, const std::string& parent,
-                       v1::PrepareSnapshotResponse* response = nullptr,
-                       std::map<std::string, std::string> labels = {}) {
-    grpc::ClientContext context;
-    v1::PrepareSnapshotRequest request;
-    request.set_snapshotter("cpp-overlay");
-    request.set_key(key);
-    request.set_parent(parent);
-    request.mutable_labels()->insert(labels.begin(), labels.end());
-    v1::PrepareSnapshotResponse ignored;
-    return stub_->Prepare(&context, request, response ? response : &ignored);
-  }
-
-  grpc::Status View(const std::string& key, const std::string& parent,
-                    v1::ViewSnapshotResponse* response = nullptr) {
-    grpc::ClientContext context;
-    v1::ViewSnapshotRequest request;
-    request.set_key(key);
-    request.set_parent(parent);
-    v1::ViewSnapshotResponse ignored;
-    return stub_->View(&context, request, response ? response : &ignored);
-  }
-
-  grpc::Status Commit(const std::string& name, const std::string& key,
-                      std::map<std::string, std::string> labels = {}) {
-    grpc::ClientContext context;
-    v1::CommitSnapshotRequest request;
-    request.set_name(name);
-    request.set_key(key);
-    request.mutable_labels()->insert(labels.begin(), labels.end());
-    google::protobuf::Empty response;
-    return stub_->Commit(&context, request, &response);
-  }
-
-  grpc::Status Remove(const std::string& key) {
-    grpc::ClientContext context;
-    v1::RemoveSnapshotRequest request;
-    request.set_key(key);
-    google::protobuf::Empty response;
-    return stub_->Remove(&context, request, &response);
-  }
-
-  grpc::Status Stat(const std::string& key, v1::Info* info = nullptr) {
-    grpc::ClientContext context;
-    v1::StatSnapshotRequest request;
-    request.set_key(key);
-    v1::StatSnapshotResponse response;
-    grpc::Status status = stub_->Stat(&context, request, &response);
-    if (info) *info = response.info();
-    return status;
-  }
-
-  grpc::Status Mounts(const std::string& key, v1::MountsResponse* response) {
-    grpc::ClientContext context;
-    v1::MountsRequest request;
-    request.set_key(key);
-    return stub_->Mounts(&context, request, response);
-  }
-
-  grpc::Status List(const std::vector<std::string>& filters,
-                    std::vector<std::string>* names, int* batches = nullptr) {
-    grpc::ClientContext context;
-    v1::ListSnapshotsRequest request;
-    for (const auto& f : filters) request.add_filters(f);
-    auto reader = stub_->List(&context, request);
-    v1::ListSnapshotsResponse response;
-    int count = 0;
-    while (reader->Read(&response)) {
-      ++count;
-      for (const auto& info : response.info()) names->push_back(info.name());
-    }
-    if (batches) *batches = count;
-    return reader->Finish();
-  }
-
   void Layer(const std::string& name, const std::string& parent) {
-    ASSERT_TRUE(Prepare(name + "-a", parent).ok());
-    ASSERT_TRUE(Commit(name, name + "-a").ok());
+    ASSERT_TRUE(client_->Prepare(name + "-a", parent).ok());
+    ASSERT_TRUE(client_->Commit(name, name + "-a").ok());
   }
 
   testing::TempDir dir_;
   std::string socket_;
   std::unique_ptr<snapshotter::OverlaySnapshotter> snapshotter_;
   std::unique_ptr<Server> server_;
-  std::unique_ptr<v1::Snapshots::Stub> stub_;
+  std::unique_ptr<testing::SnapshotsClient> client_;
 };
 
 TEST_F(SnapshotsServiceTest, SocketIsMode0660) {
@@ -140,120 +63,106 @@ TEST_F(SnapshotsServiceTest, SocketIsMode0660) {
 
 TEST_F(SnapshotsServiceTest, PrepareReturnsBindThenOverlayMounts) {
   v1::PrepareSnapshotResponse response;
-  ASSERT_TRUE(Prepare("base-a", "", &response).ok());
+  ASSERT_TRUE(client_->Prepare("base-a", "", {}, &response).ok());
   ASSERT_THAT(response.mounts(), SizeIs(1));
   EXPECT_EQ(response.mounts(0).type(), "bind");
   EXPECT_THAT(response.mounts(0).options(), ElementsAre("rw", "rbind"));
   EXPECT_EQ(response.mounts(0).target(), "");
-  ASSERT_TRUE(Commit("base", "base-a").ok());
-  ASSERT_TRUE(Prepare("child", "base", &response).ok());
+  ASSERT_TRUE(client_->Commit("base", "base-a").ok());
+  ASSERT_TRUE(client_->Prepare("child", "base", {}, &response).ok());
   ASSERT_THAT(response.mounts(), SizeIs(1));
   EXPECT_EQ(response.mounts(0).type(), "overlay");
   EXPECT_EQ(response.mounts(0).source(), "overlay");
   v1::MountsResponse mounts;
-  ASSERT_TRUE(Mounts("child", &mounts).ok());
+  ASSERT_TRUE(client_->Mounts("child", &mounts).ok());
   EXPECT_EQ(mounts.mounts(0).SerializeAsString(), response.mounts(0).SerializeAsString());
 }
 
 TEST_F(SnapshotsServiceTest, ErrorsMapToContainerdsCodes) {
   Layer("base", "");
-  ASSERT_TRUE(Prepare("active", "").ok());
-  ASSERT_TRUE(View("view", "base").ok());
-  EXPECT_EQ(Prepare("x", "missing").error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_EQ(Prepare("active", "").error_code(), grpc::StatusCode::ALREADY_EXISTS);
-  EXPECT_EQ(Prepare("y", "active").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(Prepare("", "").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(Commit("base", "active").error_code(), grpc::StatusCode::ALREADY_EXISTS);
-  EXPECT_EQ(Commit("n", "view").error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(Commit("n", "missing").error_code(), grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(client_->Prepare("active", "").ok());
+  ASSERT_TRUE(client_->View("view", "base").ok());
+  EXPECT_EQ(client_->Prepare("x", "missing").error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(client_->Prepare("active", "").error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(client_->Prepare("y", "active").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(client_->Prepare("", "").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(client_->Commit("base", "active").error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(client_->Commit("n", "view").error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(client_->Commit("n", "missing").error_code(), grpc::StatusCode::NOT_FOUND);
   v1::MountsResponse mounts;
-  EXPECT_EQ(Mounts("base", &mounts).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(Mounts("missing", &mounts).error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_EQ(Remove("base").error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(Remove("missing").error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_EQ(Stat("missing").error_code(), grpc::StatusCode::NOT_FOUND);
-  grpc::Status s = Stat("missing");
+  EXPECT_EQ(client_->Mounts("base", &mounts).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(client_->Mounts("missing", &mounts).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(client_->Remove("base").error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(client_->Remove("missing").error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(client_->Stat("missing").error_code(), grpc::StatusCode::NOT_FOUND);
+  grpc::Status s = client_->Stat("missing");
   EXPECT_THAT(s.error_message(), HasSubstr("not found"));
-  EXPECT_EQ(Prepare("big", "", nullptr, {{"k", std::string(5000, 'v')}}).error_code(),
+  EXPECT_EQ(client_->Prepare("big", "", {{"k", std::string(5000, 'v')}}).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(SnapshotsServiceTest, StatReturnsInfoWithTimesAndLabels) {
   Layer("base", "");
-  ASSERT_TRUE(Prepare("k", "base", nullptr, {{"containerd.io/snapshot/x", "1"}}).ok());
+  ASSERT_TRUE(client_->Prepare("k", "base", {{"containerd.io/snapshot/x", "1"}}).ok());
   v1::Info info;
-  ASSERT_TRUE(Stat("k", &info).ok());
+  ASSERT_TRUE(client_->Stat("k", &info).ok());
   EXPECT_EQ(info.name(), "k");
   EXPECT_EQ(info.parent(), "base");
   EXPECT_EQ(info.kind(), v1::ACTIVE);
   EXPECT_GT(info.created_at().seconds(), 1700000000);
   EXPECT_EQ(info.labels().at("containerd.io/snapshot/x"), "1");
-  ASSERT_TRUE(Stat("base", &info).ok());
+  ASSERT_TRUE(client_->Stat("base", &info).ok());
   EXPECT_EQ(info.kind(), v1::COMMITTED);
 }
 
 TEST_F(SnapshotsServiceTest, UpdateHonoursFieldMask) {
-  ASSERT_TRUE(Prepare("k", "", nullptr, {{"a", "1"}, {"b", "2"}}).ok());
-  grpc::ClientContext context;
-  v1::UpdateSnapshotRequest request;
-  request.mutable_info()->set_name("k");
-  (*request.mutable_info()->mutable_labels())["a"] = "9";
-  request.mutable_update_mask()->add_paths("labels.a");
-  request.mutable_update_mask()->add_paths("labels.b");
-  v1::UpdateSnapshotResponse response;
-  ASSERT_TRUE(stub_->Update(&context, request, &response).ok());
-  EXPECT_EQ(response.info().labels().size(), 1u);
-  EXPECT_EQ(response.info().labels().at("a"), "9");
-  EXPECT_EQ(response.info().kind(), v1::ACTIVE);
+  ASSERT_TRUE(client_->Prepare("k", "", {{"a", "1"}, {"b", "2"}}).ok());
+  v1::Info wanted;
+  wanted.set_name("k");
+  (*wanted.mutable_labels())["a"] = "9";
+  v1::Info updated;
+  ASSERT_TRUE(client_->Update(wanted, {"labels.a", "labels.b"}, &updated).ok());
+  EXPECT_EQ(updated.labels().size(), 1u);
+  EXPECT_EQ(updated.labels().at("a"), "9");
+  EXPECT_EQ(updated.kind(), v1::ACTIVE);
 
-  grpc::ClientContext context2;
-  request.mutable_update_mask()->add_paths("parent");
-  EXPECT_EQ(stub_->Update(&context2, request, &response).error_code(),
+  EXPECT_EQ(client_->Update(wanted, {"labels.a", "labels.b", "parent"}).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(SnapshotsServiceTest, ListStreamsInBatchesAndFilters) {
   const int kCount = SnapshotsService::kListBatchSize * 2 + 50;
-  for (int i = 0; i < kCount; ++i) ASSERT_TRUE(Prepare("k" + std::to_string(i), "").ok());
-  ASSERT_TRUE(View("v", "").ok());
-  std::vector<std::string> names;
+  for (int i = 0; i < kCount; ++i) ASSERT_TRUE(client_->Prepare("k" + std::to_string(i), "").ok());
+  ASSERT_TRUE(client_->View("v", "").ok());
+  std::vector<v1::Info> infos;
   int batches = 0;
-  ASSERT_TRUE(List({}, &names, &batches).ok());
-  EXPECT_EQ(names.size(), static_cast<size_t>(kCount + 1));
+  ASSERT_TRUE(client_->List(&infos, {}, &batches).ok());
+  EXPECT_EQ(infos.size(), static_cast<size_t>(kCount + 1));
   EXPECT_EQ(batches, 3);
-  names.clear();
-  ASSERT_TRUE(List({"kind==view", "name==k7"}, &names).ok());
+  infos.clear();
+  ASSERT_TRUE(client_->List(&infos, {"kind==view", "name==k7"}).ok());
+  std::vector<std::string> names;
+  for (const v1::Info& info : infos) names.push_back(info.name());
   EXPECT_THAT(names, ElementsAre("k7", "v"));
-  names.clear();
-  EXPECT_EQ(List({"name~=\"[\""}, &names).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(client_->List(&infos, {"name~=\"[\""}).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(SnapshotsServiceTest, UsageRemoveAndCleanup) {
-  ASSERT_TRUE(Prepare("k", "").ok());
-  grpc::ClientContext context;
-  v1::UsageRequest request;
-  request.set_key("k");
+  ASSERT_TRUE(client_->Prepare("k", "").ok());
   v1::UsageResponse usage;
-  ASSERT_TRUE(stub_->Usage(&context, request, &usage).ok());
+  ASSERT_TRUE(client_->Usage("k", &usage).ok());
   EXPECT_EQ(usage.inodes(), 1);
   EXPECT_GT(usage.size(), 0);
-  ASSERT_TRUE(Remove("k").ok());
-  EXPECT_EQ(Stat("k").error_code(), grpc::StatusCode::NOT_FOUND);
-  grpc::ClientContext cleanup_context;
-  google::protobuf::Empty empty;
-  EXPECT_TRUE(stub_->Cleanup(&cleanup_context, v1::CleanupRequest(), &empty).ok());
+  ASSERT_TRUE(client_->Remove("k").ok());
+  EXPECT_EQ(client_->Stat("k").error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(client_->Cleanup().ok());
 }
 
 TEST_F(SnapshotsServiceTest, CommitWithRebaseParentIsUnimplemented) {
   Layer("base", "");
-  ASSERT_TRUE(Prepare("k", "").ok());
-  grpc::ClientContext context;
-  v1::CommitSnapshotRequest request;
-  request.set_name("n");
-  request.set_key("k");
-  request.set_parent("base");
-  google::protobuf::Empty response;
-  EXPECT_EQ(stub_->Commit(&context, request, &response).error_code(),
+  ASSERT_TRUE(client_->Prepare("k", "").ok());
+  EXPECT_EQ(client_->Commit("n", "k", {}, "base").error_code(),
             grpc::StatusCode::UNIMPLEMENTED);
 }
 

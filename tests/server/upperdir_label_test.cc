@@ -6,13 +6,14 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
 #include "gmock/gmock.h"
-#include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
 #include "snapshotter/overlay_snapshotter.h"
+#include "tests/testing/snapshots_client.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 
@@ -46,38 +47,32 @@ class UpperdirLabelTest : public ::testing::Test {
         Server::Start({.address = socket, .snapshotter = snapshotter_.get()});
     ASSERT_OK(server);
     server_ = *std::move(server);
-    stub_ = v1::Snapshots::NewStub(grpc::CreateChannel(
-        "unix:" + socket, grpc::InsecureChannelCredentials()));
+    client_ = std::make_unique<cpp_overlay::testing::SnapshotsClient>(
+        cpp_overlay::testing::SnapshotsClient::Dial(socket, kMaxMessageBytes));
   }
 
   void TearDown() override {
     if (server_) server_->Shutdown(absl::Seconds(1));
   }
 
-  // The upperdir Prepare returned for `key`.
+  // The upperdir Prepare returned for `key`: a parentless active snapshot
+  // is a bind mount of its fs directory.
   std::string Prepare(const std::string& key) {
-    grpc::ClientContext context;
-    v1::PrepareSnapshotRequest request;
-    request.set_key(key);
-    v1::PrepareSnapshotResponse response;
-    EXPECT_TRUE(stub_->Prepare(&context, request, &response).ok());
-    // A parentless active snapshot is a bind mount of its fs directory.
-    return response.mounts_size() == 1 ? response.mounts(0).source() : "";
+    std::string fs;
+    EXPECT_TRUE(client_->Prepare(key, "", {}, &fs).ok());
+    return fs;
   }
 
   v1::Info Stat(const std::string& key) {
-    grpc::ClientContext context;
-    v1::StatSnapshotRequest request;
-    request.set_key(key);
-    v1::StatSnapshotResponse response;
-    EXPECT_TRUE(stub_->Stat(&context, request, &response).ok());
-    return response.info();
+    v1::Info info;
+    EXPECT_TRUE(client_->Stat(key, &info).ok());
+    return info;
   }
 
   cpp_overlay::testing::TempDir dir_;
   std::unique_ptr<snapshotter::OverlaySnapshotter> snapshotter_;
   std::unique_ptr<Server> server_;
-  std::unique_ptr<v1::Snapshots::Stub> stub_;
+  std::unique_ptr<cpp_overlay::testing::SnapshotsClient> client_;
 };
 
 TEST_F(UpperdirLabelTest, StatUpdateAndListCarryTheComputedLabel) {
@@ -86,28 +81,21 @@ TEST_F(UpperdirLabelTest, StatUpdateAndListCarryTheComputedLabel) {
   ASSERT_FALSE(fs.empty());
   EXPECT_THAT(Stat("active").labels(), Contains(Pair(kLabel, fs)));
 
-  grpc::ClientContext update_context;
-  v1::UpdateSnapshotRequest update;
-  update.mutable_info()->set_name("active");
-  (*update.mutable_info()->mutable_labels())["containerd.io/snapshot/x"] = "y";
-  update.mutable_update_mask()->add_paths("labels.containerd.io/snapshot/x");
-  v1::UpdateSnapshotResponse updated;
-  ASSERT_TRUE(stub_->Update(&update_context, update, &updated).ok());
-  EXPECT_THAT(updated.info().labels(), Contains(Pair(kLabel, fs)));
-  EXPECT_THAT(updated.info().labels(),
-              Contains(Pair("containerd.io/snapshot/x", "y")));
+  v1::Info wanted;
+  wanted.set_name("active");
+  (*wanted.mutable_labels())["containerd.io/snapshot/x"] = "y";
+  v1::Info updated;
+  ASSERT_TRUE(client_->Update(wanted, {"labels.containerd.io/snapshot/x"}, &updated).ok());
+  EXPECT_THAT(updated.labels(), Contains(Pair(kLabel, fs)));
+  EXPECT_THAT(updated.labels(), Contains(Pair("containerd.io/snapshot/x", "y")));
 
-  grpc::ClientContext list_context;
-  auto reader = stub_->List(&list_context, v1::ListSnapshotsRequest());
-  v1::ListSnapshotsResponse listed;
+  std::vector<v1::Info> listed;
+  ASSERT_TRUE(client_->List(&listed).ok());
   int seen = 0;
-  while (reader->Read(&listed)) {
-    for (const v1::Info& info : listed.info()) {
-      EXPECT_THAT(info.labels(), Contains(Pair(kLabel, fs)));
-      ++seen;
-    }
+  for (const v1::Info& info : listed) {
+    EXPECT_THAT(info.labels(), Contains(Pair(kLabel, fs)));
+    ++seen;
   }
-  EXPECT_TRUE(reader->Finish().ok());
   EXPECT_EQ(seen, 1);
 }
 

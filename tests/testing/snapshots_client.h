@@ -1,7 +1,9 @@
-// A blocking client of the daemon's Snapshots service for crash tests: one
-// call per RPC, each with a deadline, returning the gRPC status.
-#ifndef CPP_OVERLAY_TESTS_CRASH_SNAPSHOTS_CLIENT_H_
-#define CPP_OVERLAY_TESTS_CRASH_SNAPSHOTS_CLIENT_H_
+// A blocking client of the Snapshots service for tests that talk to a server
+// over its socket: one call per RPC, each with a deadline, returning the gRPC
+// status. Out-parameters are optional: the snapshot's fs directory where a
+// test checks the disk, or the whole response where it checks the reply.
+#ifndef CPP_OVERLAY_TESTS_TESTING_SNAPSHOTS_CLIENT_H_
+#define CPP_OVERLAY_TESTS_TESTING_SNAPSHOTS_CLIENT_H_
 
 #include <chrono>
 #include <map>
@@ -11,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
+#include "grpcpp/create_channel.h"
 
 namespace cpp_overlay::testing {
 
@@ -24,10 +27,30 @@ class SnapshotsClient {
   explicit SnapshotsClient(std::unique_ptr<Stub> stub)
       : stub_(std::move(stub)) {}
 
+  // A stub on unix socket `socket`, sending and receiving messages of up to
+  // `max_message_bytes`.
+  static std::unique_ptr<Stub> Dial(const std::string& socket,
+                                    int max_message_bytes) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(max_message_bytes);
+    args.SetMaxSendMessageSize(max_message_bytes);
+    return ::containerd::services::snapshots::v1::Snapshots::NewStub(
+        grpc::CreateCustomChannel("unix:" + socket,
+                                  grpc::InsecureChannelCredentials(), args));
+  }
+
   // `fs` (optional) receives the snapshot's own fs directory (bind source
   // or overlay upperdir), or for a view of layers its nearest layer's.
   grpc::Status Prepare(const std::string& key, const std::string& parent,
                        const Labels& labels = {}, std::string* fs = nullptr) {
+    ::containerd::services::snapshots::v1::PrepareSnapshotResponse response;
+    grpc::Status s = Prepare(key, parent, labels, &response);
+    if (s.ok() && fs) *fs = FsOf(response.mounts());
+    return s;
+  }
+  grpc::Status Prepare(
+      const std::string& key, const std::string& parent, const Labels& labels,
+      ::containerd::services::snapshots::v1::PrepareSnapshotResponse* response) {
     grpc::ClientContext context;
     SetDeadline(context);
     ::containerd::services::snapshots::v1::PrepareSnapshotRequest request;
@@ -35,44 +58,52 @@ class SnapshotsClient {
     request.set_key(key);
     request.set_parent(parent);
     request.mutable_labels()->insert(labels.begin(), labels.end());
-    ::containerd::services::snapshots::v1::PrepareSnapshotResponse response;
-    grpc::Status s = stub_->Prepare(&context, request, &response);
-    if (s.ok() && fs) *fs = FsOf(response.mounts());
-    return s;
+    return stub_->Prepare(&context, request, response);
   }
 
   grpc::Status View(const std::string& key, const std::string& parent,
                     const Labels& labels = {}, std::string* fs = nullptr) {
+    ::containerd::services::snapshots::v1::ViewSnapshotResponse response;
+    grpc::Status s = View(key, parent, labels, &response);
+    if (s.ok() && fs) *fs = FsOf(response.mounts());
+    return s;
+  }
+  grpc::Status View(
+      const std::string& key, const std::string& parent, const Labels& labels,
+      ::containerd::services::snapshots::v1::ViewSnapshotResponse* response) {
     grpc::ClientContext context;
     SetDeadline(context);
     ::containerd::services::snapshots::v1::ViewSnapshotRequest request;
     request.set_key(key);
     request.set_parent(parent);
     request.mutable_labels()->insert(labels.begin(), labels.end());
-    ::containerd::services::snapshots::v1::ViewSnapshotResponse response;
-    grpc::Status s = stub_->View(&context, request, &response);
-    if (s.ok() && fs) *fs = FsOf(response.mounts());
-    return s;
+    return stub_->View(&context, request, response);
   }
 
   grpc::Status Mounts(const std::string& key, std::string* fs = nullptr) {
+    ::containerd::services::snapshots::v1::MountsResponse response;
+    grpc::Status s = Mounts(key, &response);
+    if (s.ok() && fs) *fs = FsOf(response.mounts());
+    return s;
+  }
+  grpc::Status Mounts(const std::string& key,
+                      ::containerd::services::snapshots::v1::MountsResponse* response) {
     grpc::ClientContext context;
     SetDeadline(context);
     ::containerd::services::snapshots::v1::MountsRequest request;
     request.set_key(key);
-    ::containerd::services::snapshots::v1::MountsResponse response;
-    grpc::Status s = stub_->Mounts(&context, request, &response);
-    if (s.ok() && fs) *fs = FsOf(response.mounts());
-    return s;
+    return stub_->Mounts(&context, request, response);
   }
 
+  // `parent` is empty as containerd 1.6 sends it; 2.2+ sends one to rebase.
   grpc::Status Commit(const std::string& name, const std::string& key,
-                      const Labels& labels = {}) {
+                      const Labels& labels = {}, const std::string& parent = "") {
     grpc::ClientContext context;
     SetDeadline(context);
     ::containerd::services::snapshots::v1::CommitSnapshotRequest request;
     request.set_name(name);
     request.set_key(key);
+    request.set_parent(parent);
     request.mutable_labels()->insert(labels.begin(), labels.end());
     google::protobuf::Empty response;
     return stub_->Commit(&context, request, &response);
@@ -102,12 +133,18 @@ class SnapshotsClient {
   grpc::Status Update(const std::string& key, const Labels& labels,
                       const std::vector<std::string>& paths = {},
                       Info* info = nullptr) {
+    Info wanted;
+    wanted.set_name(key);
+    wanted.mutable_labels()->insert(labels.begin(), labels.end());
+    return Update(wanted, paths, info);
+  }
+  // Update with a whole Info as sent (any field, for the checks of paths).
+  grpc::Status Update(const Info& wanted, const std::vector<std::string>& paths,
+                      Info* info = nullptr) {
     grpc::ClientContext context;
     SetDeadline(context);
     ::containerd::services::snapshots::v1::UpdateSnapshotRequest request;
-    request.mutable_info()->set_name(key);
-    request.mutable_info()->mutable_labels()->insert(labels.begin(),
-                                                     labels.end());
+    *request.mutable_info() = wanted;
     for (const std::string& p : paths)
       request.mutable_update_mask()->add_paths(p);
     ::containerd::services::snapshots::v1::UpdateSnapshotResponse response;
@@ -116,29 +153,34 @@ class SnapshotsClient {
     return s;
   }
 
+  // Appends the listed snapshots to `infos`; `batches` (optional) gets the
+  // number of stream messages they came in.
   grpc::Status List(std::vector<Info>* infos,
-                    const std::vector<std::string>& filters = {}) {
+                    const std::vector<std::string>& filters = {},
+                    int* batches = nullptr) {
     grpc::ClientContext context;
     SetDeadline(context);
     ::containerd::services::snapshots::v1::ListSnapshotsRequest request;
     for (const std::string& f : filters) request.add_filters(f);
     auto reader = stub_->List(&context, request);
     ::containerd::services::snapshots::v1::ListSnapshotsResponse response;
+    int count = 0;
     while (reader->Read(&response)) {
+      ++count;
       for (const Info& info : response.info()) infos->push_back(info);
     }
+    if (batches) *batches = count;
     return reader->Finish();
   }
 
-  grpc::Status Usage(const std::string& key, int64_t* size = nullptr) {
+  grpc::Status Usage(const std::string& key,
+                     ::containerd::services::snapshots::v1::UsageResponse* usage = nullptr) {
     grpc::ClientContext context;
     SetDeadline(context);
     ::containerd::services::snapshots::v1::UsageRequest request;
     request.set_key(key);
-    ::containerd::services::snapshots::v1::UsageResponse response;
-    grpc::Status s = stub_->Usage(&context, request, &response);
-    if (s.ok() && size) *size = response.size();
-    return s;
+    ::containerd::services::snapshots::v1::UsageResponse ignored;
+    return stub_->Usage(&context, request, usage ? usage : &ignored);
   }
 
   grpc::Status Cleanup() {
@@ -151,12 +193,8 @@ class SnapshotsClient {
 
   Stub* stub() { return stub_.get(); }
 
- private:
-  static void SetDeadline(grpc::ClientContext& context) {
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(20));
-  }
-
+  // The snapshot's own fs directory in `mounts` (bind source or overlay
+  // upperdir), or for a view of layers its nearest layer's.
   template <typename Mounts>
   static std::string FsOf(const Mounts& mounts) {
     if (mounts.size() != 1) return "";
@@ -171,9 +209,15 @@ class SnapshotsClient {
     return lower;  // a view: its nearest layer
   }
 
+ private:
+  static void SetDeadline(grpc::ClientContext& context) {
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(20));
+  }
+
   std::unique_ptr<Stub> stub_;
 };
 
 }  // namespace cpp_overlay::testing
 
-#endif  // CPP_OVERLAY_TESTS_CRASH_SNAPSHOTS_CLIENT_H_
+#endif  // CPP_OVERLAY_TESTS_TESTING_SNAPSHOTS_CLIENT_H_
