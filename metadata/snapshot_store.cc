@@ -242,15 +242,19 @@ absl::StatusOr<std::optional<uint64_t>> SnapshotStore::CheckCreate(
 absl::StatusOr<std::optional<Snapshot>> SnapshotStore::ReadCreateParent(
     absl::string_view key, absl::string_view parent) const {
   if (key.empty()) return InvalidRequest("snapshot key must not be empty");
+  // containerd's order: the parent, then the key.
+  std::optional<Snapshot> parent_record;
+  if (!parent.empty()) {
+    absl::StatusOr<Snapshot> p = Read(parent);
+    if (absl::IsNotFound(p.status())) return ParentNotFound(key, parent);
+    if (!p.ok()) return p.status();
+    if (p->info.kind != Kind::kCommitted) return ParentNotCommitted(key, parent);
+    parent_record = *std::move(p);
+  }
   absl::StatusOr<Snapshot> existing = Read(key);
   if (existing.ok()) return SnapshotExists(key);
   if (!absl::IsNotFound(existing.status())) return existing.status();
-  if (parent.empty()) return std::optional<Snapshot>();
-  absl::StatusOr<Snapshot> p = Read(parent);
-  if (absl::IsNotFound(p.status())) return ParentNotFound(key, parent);
-  if (!p.ok()) return p.status();
-  if (p->info.kind != Kind::kCommitted) return ParentNotCommitted(key, parent);
-  return std::optional<Snapshot>(*std::move(p));
+  return parent_record;
 }
 
 absl::StatusOr<Snapshot> SnapshotStore::Create(Kind kind, absl::string_view key,

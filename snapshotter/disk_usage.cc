@@ -1,6 +1,5 @@
 #include "snapshotter/disk_usage.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +10,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "snapshotter/fs.h"
+#include "snapshotter/tree_walk.h"
 
 namespace cpp_overlay::snapshotter {
 namespace {
@@ -30,40 +30,16 @@ class Walker {
     usage.inodes += 1;
   }
 
-  // Counts every entry below the open directory `fd` (taken over).
-  absl::Status WalkDir(int fd, const std::string& path) {
-    DIR* dir = fdopendir(fd);
-    if (dir == nullptr) {
-      int err = errno;
-      close(fd);
-      return fs::ErrnoStatus(err, absl::StrCat("open directory ", path));
+  // Counts the entry `name` of the open directory `dir_fd`; true when it
+  // is a directory to walk into.
+  absl::StatusOr<bool> Entry(int dir_fd, const char* name, const std::string& root) {
+    struct stat st;
+    if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) return false;  // removed meanwhile
+      return fs::ErrnoStatus(errno, absl::StrCat("stat ", name, " below ", root));
     }
-    absl::Status status;
-    errno = 0;
-    while (struct dirent* entry = readdir(dir)) {
-      const char* name = entry->d_name;
-      if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) {
-        continue;
-      }
-      struct stat st;
-      if (fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        if (errno == ENOENT) continue;
-        status = fs::ErrnoStatus(errno, absl::StrCat("stat ", path, "/", name));
-        break;
-      }
-      Count(st);
-      if (!S_ISDIR(st.st_mode)) continue;
-      int child = openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (child < 0) {
-        if (errno == ENOENT) continue;
-        status = fs::ErrnoStatus(errno, absl::StrCat("open ", path, "/", name));
-        break;
-      }
-      status = WalkDir(child, absl::StrCat(path, "/", name));
-      if (!status.ok()) break;
-    }
-    closedir(dir);
-    return status;
+    Count(st);
+    return S_ISDIR(st.st_mode);
   }
 
  private:
@@ -83,7 +59,13 @@ absl::StatusOr<metadata::Usage> DiskUsage(const std::string& path) {
   }
   Walker walker;
   walker.Count(st);
-  if (absl::Status s = walker.WalkDir(fd, path); !s.ok()) return s;
+  fs::TreeWalkVisitor visitor;
+  visitor.entry = [&walker, &path](int dir_fd, const char* name, unsigned char) {
+    return walker.Entry(dir_fd, name, path);
+  };
+  absl::Status walked = fs::WalkTree(fd, path, visitor);
+  close(fd);
+  if (!walked.ok()) return walked;
   return walker.usage;
 }
 

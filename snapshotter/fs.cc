@@ -11,53 +11,43 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "snapshotter/tree_walk.h"
 
 namespace cpp_overlay::snapshotter::fs {
 namespace {
 
-// Removes every entry inside the open directory `dir_fd`.
+// Removes every entry inside the open directory `dir_fd` (borrowed).
 absl::Status RemoveContents(int dir_fd, const std::string& path,
                             const std::function<absl::Status()>* before_each) {
-  DIR* dir = fdopendir(dir_fd);
-  if (dir == nullptr) {
-    int err = errno;
-    close(dir_fd);
-    return ErrnoStatus(err, absl::StrCat("open directory ", path));
-  }
-  absl::Status status;
-  while (struct dirent* entry = readdir(dir)) {
-    absl::string_view name = entry->d_name;
-    if (name == "." || name == "..") continue;
-    bool is_dir = entry->d_type == DT_DIR;
-    if (entry->d_type == DT_UNKNOWN) {
+  auto unlink_entry = [before_each, &path](int parent_fd, const char* name,
+                                           bool is_dir) -> absl::Status {
+    if (before_each != nullptr) {
+      if (absl::Status s = (*before_each)(); !s.ok()) return s;
+    }
+    if (unlinkat(parent_fd, name, is_dir ? AT_REMOVEDIR : 0) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, absl::StrCat("remove ", name, " below ", path));
+    }
+    return absl::OkStatus();
+  };
+  TreeWalkVisitor visitor;
+  // Files go at once; a directory once everything in it has gone.
+  visitor.entry = [&unlink_entry](int parent_fd, const char* name,
+                                  unsigned char d_type) -> absl::StatusOr<bool> {
+    bool is_dir = d_type == DT_DIR;
+    if (d_type == DT_UNKNOWN) {
       struct stat st;
-      if (fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         is_dir = S_ISDIR(st.st_mode);
       }
     }
-    if (is_dir) {
-      int child = openat(dirfd(dir), entry->d_name,
-                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (child < 0) {
-        if (errno == ENOENT) continue;  // removed by someone else meanwhile
-        status = ErrnoStatus(errno, absl::StrCat("open ", path, "/", name));
-        break;
-      }
-      status = RemoveContents(child, absl::StrCat(path, "/", name), before_each);
-      if (!status.ok()) break;
-    }
-    if (before_each != nullptr) {
-      status = (*before_each)();
-      if (!status.ok()) break;
-    }
-    if (unlinkat(dirfd(dir), entry->d_name, is_dir ? AT_REMOVEDIR : 0) != 0 &&
-        errno != ENOENT) {
-      status = ErrnoStatus(errno, absl::StrCat("remove ", path, "/", name));
-      break;
-    }
-  }
-  closedir(dir);
-  return status;
+    if (is_dir) return true;
+    if (absl::Status s = unlink_entry(parent_fd, name, false); !s.ok()) return s;
+    return false;
+  };
+  visitor.leave = [&unlink_entry](int parent_fd, const char* name) {
+    return unlink_entry(parent_fd, name, true);
+  };
+  return WalkTree(dir_fd, path, visitor);
 }
 
 }  // namespace
@@ -139,7 +129,9 @@ absl::Status RemoveAll(const std::string& path,
   if (S_ISDIR(st.st_mode)) {
     int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
-    if (absl::Status s = RemoveContents(fd, path, hook); !s.ok()) return s;
+    absl::Status removed = RemoveContents(fd, path, hook);
+    close(fd);
+    if (!removed.ok()) return removed;
     if (rmdir(path.c_str()) != 0 && errno != ENOENT) {
       return ErrnoStatus(errno, absl::StrCat("remove ", path));
     }

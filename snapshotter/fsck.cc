@@ -124,11 +124,10 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
     }
     if (dir_entry == Entry::kMissing || fs_entry == Entry::kMissing) {
       const bool whole = dir_entry == Entry::kMissing;
-      const bool active = s.info.kind == Kind::kActive;
-      // An empty view is a full view. A whole active directory is what start-up
-      // recreates (a power cut can lose a fresh one's rename): the same here.
-      // A committed layer's files cannot be made up.
-      const bool remake = view || (active && whole);
+      // An empty view is a full view. An active snapshot's tree is what
+      // start-up makes again (a power cut can lose a fresh one, whole or in
+      // part): the same here. A committed layer's files cannot be made up.
+      const bool remake = s.info.kind != Kind::kCommitted;
       size_t f =
           add(whole ? "missing-directory" : "missing-fs", object,
               absl::StrCat(whole ? dir : fs_dir, " of ", KindName(s.info.kind),
@@ -141,10 +140,8 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
       if (remake) {
         const Kind kind = s.info.kind;
         const std::optional<uint64_t> parent_id = s.parent_id();
-        // A view's tree holds nothing but an empty fs/, so a view missing
-        // only fs/ is made again whole, like a missing directory.
         steps.push_back({f, [layout, id = s.id, kind, parent_id] {
-                           return MakeSnapshotDir(layout, id, kind, parent_id);
+                           return RemakeLostSnapshotDir(layout, id, kind, parent_id);
                          }});
       }
       continue;

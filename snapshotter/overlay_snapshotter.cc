@@ -70,27 +70,32 @@ OverlaySnapshotter::OverlaySnapshotter(
 absl::Status OverlaySnapshotter::RecreateMissingDirectories() {
   absl::StatusOr<metadata::Filter> all = metadata::Filter::Parse({});
   if (!all.ok()) return all.status();
-  std::vector<metadata::Snapshot> missing;
+  std::vector<metadata::Snapshot> damaged;
   absl::Status walked = store_->Walk(*all, [&](const metadata::Snapshot& s) {
-    if (!fs::Exists(layout_.SnapshotDir(s.id))) missing.push_back(s);
+    // fs/ implies its directory; an active snapshot also needs work/.
+    if (!fs::Exists(layout_.FsDir(s.id)) ||
+        (s.info.kind == Kind::kActive && !fs::Exists(layout_.WorkDir(s.id)))) {
+      damaged.push_back(s);
+    }
     return absl::OkStatus();
   });
   if (!walked.ok()) return walked;
-  for (const metadata::Snapshot& s : missing) {
+  for (const metadata::Snapshot& s : damaged) {
     if (s.info.kind == Kind::kCommitted) {
       // Its files are gone; only an operator can decide (fsck reports it).
       spdlog::error("committed snapshot {} (id {}) has no directory {}",
-                    metadata::QuoteKey(s.info.name), s.id,
-                    layout_.SnapshotDir(s.id));
+                    metadata::QuoteKey(s.info.name), s.id, layout_.FsDir(s.id));
       continue;
     }
-    spdlog::warn("recreating the lost empty directory of {} snapshot {} (id {})",
+    spdlog::warn("making the lost directories of {} snapshot {} (id {}) again, empty",
                  std::string(metadata::KindName(s.info.kind)),
-                 metadata::QuoteKey(s.info.name),
-                 s.id);
-    if (absl::Status st = MakeSnapshotDir(layout_, s.id, s.info.kind, s.parent_id());
+                 metadata::QuoteKey(s.info.name), s.id);
+    // One snapshot's trouble must not keep the daemon from serving the
+    // others: its mounts fail until fsck or its removal deals with it.
+    if (absl::Status st = RemakeLostSnapshotDir(layout_, s.id, s.info.kind, s.parent_id());
         !st.ok()) {
-      return st;
+      spdlog::error("snapshot {} (id {}): {}", metadata::QuoteKey(s.info.name), s.id,
+                    st.ToString());
     }
   }
   return absl::OkStatus();

@@ -100,8 +100,9 @@ class OverlaySnapshotter : public Snapshotter {
                      std::unique_ptr<metadata::SnapshotStore> store,
                      std::unique_ptr<Reclaimer> reclaimer);
 
-  // Start-up repair: an active or view snapshot whose directory a crash
-  // lost gets a fresh empty one (nothing was written to it durably).
+  // Start-up repair: an active or view snapshot whose directory, fs/ or
+  // work/ a power cut lost gets them back, empty (RemakeLostSnapshotDir);
+  // a committed one's loss is logged for the operator (fsck reports it).
   absl::Status RecreateMissingDirectories();
 
   absl::StatusOr<std::vector<Mount>> Create(metadata::Kind kind,

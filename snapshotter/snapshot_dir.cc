@@ -39,4 +39,19 @@ absl::Status MakeSnapshotDir(const Layout& layout, uint64_t id,
   return absl::OkStatus();
 }
 
+absl::Status RemakeLostSnapshotDir(const Layout& layout, uint64_t id,
+                                   metadata::Kind kind,
+                                   std::optional<uint64_t> parent_id) {
+  if (fs::Exists(layout.FsDir(id))) {
+    if (kind != metadata::Kind::kActive || fs::Exists(layout.WorkDir(id))) {
+      return absl::OkStatus();
+    }
+    return fs::MakeDir(layout.WorkDir(id), kWorkMode);
+  }
+  if (parent_id.has_value() && !fs::Exists(layout.FsDir(*parent_id))) {
+    parent_id.reset();
+  }
+  return MakeSnapshotDir(layout, id, kind, parent_id);
+}
+
 }  // namespace cpp_overlay::snapshotter

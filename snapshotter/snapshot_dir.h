@@ -28,6 +28,17 @@ absl::Status MakeSnapshotDir(const Layout& layout, uint64_t id,
                              metadata::Kind kind,
                              std::optional<uint64_t> parent_id);
 
+// Makes the lost parts of an active or view snapshot's tree again, empty,
+// as start-up and fsck --repair do after a power cut (directories are not
+// synced, so a fresh one can be lost, whole or in part): a missing fs/
+// (files written to it, if any, are lost) or directory means the whole
+// tree again; an active snapshot missing only work/ gets that back. When
+// the parent layer's directory is lost too, fs/ keeps the daemon's owner:
+// the parent is what fsck reports. OK when nothing is missing.
+absl::Status RemakeLostSnapshotDir(const Layout& layout, uint64_t id,
+                                   metadata::Kind kind,
+                                   std::optional<uint64_t> parent_id);
+
 }  // namespace cpp_overlay::snapshotter
 
 #endif  // CPP_OVERLAY_SNAPSHOTTER_SNAPSHOT_DIR_H_

@@ -60,6 +60,14 @@ TEST_F(SnapshotStoreTest, CreateOfTakenKeyIsAlreadyExists) {
   EXPECT_THAT(Create(Kind::kView, "k"), StatusIs(absl::StatusCode::kAlreadyExists));
 }
 
+TEST_F(SnapshotStoreTest, CreateChecksTheParentBeforeTheKeyAsContainerdDoes) {
+  ASSERT_OK(Create(Kind::kActive, "k"));
+  EXPECT_THAT(Create(Kind::kActive, "k", "missing"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Create(Kind::kActive, "k", "k"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST_F(SnapshotStoreTest, CreateWithEmptyKeyIsInvalidArgument) {
   EXPECT_THAT(Create(Kind::kActive, ""), StatusIs(absl::StatusCode::kInvalidArgument));
 }

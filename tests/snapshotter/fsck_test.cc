@@ -183,12 +183,25 @@ TEST_F(FsckTest, MissingDirectoryOfAnActiveSnapshotIsMadeAgain) {
   EXPECT_EQ(st.st_mode & 07777, kFsMode);
 }
 
-// Only the whole directory is start-up's case; an active snapshot whose fs
-// alone is gone had its files taken, and that stays for the operator.
-TEST_F(FsckTest, MissingFsOfAnActiveSnapshotIsReported) {
-  ASSERT_OK(fs::RemoveAll(root_ + "/snapshots/" + std::to_string(IdOf("work")) +
-                          "/fs"));
-  CheckAndRepair({"missing-fs"}, {"missing-fs"});
+// A power cut can also lose a fresh fs/ alone (its mkdir is a step of its
+// own): as start-up does, it comes back empty.
+TEST_F(FsckTest, MissingFsOfAnActiveSnapshotIsMadeAgain) {
+  const std::string dir = root_ + "/snapshots/" + std::to_string(IdOf("work"));
+  ASSERT_OK(fs::RemoveAll(dir + "/fs"));
+  CheckAndRepair({"missing-fs"});
+  EXPECT_TRUE(fs::Exists(dir + "/fs"));
+  EXPECT_TRUE(fs::Exists(dir + "/work"));
+}
+
+// The parent layer lost with its child: the child still comes back (owned
+// by the daemon, the parent's owner being unknown), the parent is reported.
+TEST_F(FsckTest, ActiveSnapshotIsMadeAgainWhenItsParentIsLostToo) {
+  const std::string dir = root_ + "/snapshots/" + std::to_string(IdOf("work"));
+  ASSERT_OK(fs::RemoveAll(dir));
+  ASSERT_OK(fs::RemoveAll(root_ + "/snapshots/" + std::to_string(IdOf("child"))));
+  CheckAndRepair({"missing-directory", "missing-directory"}, {"missing-directory"});
+  EXPECT_TRUE(fs::Exists(dir + "/fs"));
+  EXPECT_TRUE(fs::Exists(dir + "/work"));
 }
 
 TEST_F(FsckTest, MissingWorkAndViewDirectoriesAreMadeAgain) {

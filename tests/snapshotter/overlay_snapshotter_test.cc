@@ -7,11 +7,13 @@
 #include <sstream>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "snapshotter/fs.h"
 #include "tests/testing/mount_helper.h"
+#include "tests/testing/nested_dirs.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 
@@ -219,6 +221,83 @@ TEST_F(OverlaySnapshotterTest, LostDirectoryOfActiveSnapshotIsRecreatedOnOpen) {
   ScopedMount m;
   ASSERT_OK(m.Mount(*again, target));
   EXPECT_EQ(ReadFile(target + "/a"), "x");
+}
+
+// A power cut during an unpack can lose the fresh directories of a layer
+// and of the snapshot prepared on it together: start-up still serves, and
+// makes the active one again (the committed one is fsck's to report).
+TEST_F(OverlaySnapshotterTest, StartUpSurvivesTheLossOfAParentAndItsChild) {
+  Layer("base", "", "a", "x");
+  ASSERT_OK(snapshotter_->Prepare("active", "base", {}));
+  snapshotter_.reset();
+  for (const std::string& entry : SnapshotDirs()) {
+    ASSERT_OK(fs::RemoveAll(root_ + "/snapshots/" + entry));
+  }
+  Open();
+  ASSERT_NE(snapshotter_, nullptr);
+  auto mounts = snapshotter_->Mounts("active");
+  ASSERT_OK(mounts);
+  std::string upper;
+  for (const std::string& o : mounts->front().options) {
+    if (o.rfind("upperdir=", 0) == 0) upper = o.substr(9);
+  }
+  EXPECT_TRUE(fs::Exists(upper));
+  EXPECT_TRUE(fs::Exists(upper.substr(0, upper.size() - 3) + "/work"));
+  EXPECT_OK(snapshotter_->Stat("base"));
+}
+
+// Each mkdir of a new tree is a step of its own, so a power cut can keep
+// the directory and lose fs/ or work/: start-up completes the tree.
+TEST_F(OverlaySnapshotterTest, StartUpCompletesHalfMadeDirectories) {
+  auto active = snapshotter_->Prepare("active", "", {});
+  ASSERT_OK(active);
+  auto other = snapshotter_->Prepare("other", "", {});
+  ASSERT_OK(other);
+  auto view = snapshotter_->View("view", "", {});
+  ASSERT_OK(view);
+  const std::string active_fs = active->front().source;
+  const std::string other_work =
+      other->front().source.substr(0, other->front().source.size() - 3) + "/work";
+  const std::string view_fs = view->front().source;
+  snapshotter_.reset();
+  ASSERT_OK(fs::RemoveAll(active_fs));
+  ASSERT_OK(fs::RemoveAll(other_work));
+  ASSERT_OK(fs::RemoveAll(view_fs));
+  Open();
+  EXPECT_TRUE(fs::Exists(active_fs));
+  EXPECT_TRUE(fs::Exists(other_work));
+  EXPECT_TRUE(fs::Exists(view_fs));
+  struct stat st {};
+  ASSERT_EQ(lstat(active_fs.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, kFsMode);
+  ASSERT_EQ(lstat(other_work.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, kWorkMode);
+}
+
+// A container can nest directories far deeper than a thread's stack holds
+// a recursive walk (which crashed the daemon on the stats loop's Usage, and
+// again at every start as the reclaimer resumed): Usage and Commit measure
+// such a tree and Remove's background delete takes it away.
+TEST_F(OverlaySnapshotterTest, UsageCommitAndRemoveOfATreeDeeperThanAStackAllows) {
+  constexpr int kDeep = 30000;  // a recursive walk died at about 20,000
+  auto mounts = snapshotter_->Prepare("deep-active", "", {});
+  ASSERT_OK(mounts);
+  const std::string fs_dir = mounts->front().source;
+  // The temporary directory's own cleanup cannot name paths this long.
+  absl::Cleanup remove = [&fs_dir] { fs::RemoveAll(fs_dir).IgnoreError(); };
+  ASSERT_NO_FATAL_FAILURE(testing::MakeNestedDirs(fs_dir, kDeep));
+  auto usage = snapshotter_->Usage("deep-active");
+  ASSERT_OK(usage);
+  EXPECT_EQ(usage->inodes, kDeep + 1);  // fs/ and every level
+  ASSERT_OK(snapshotter_->Commit("deep", "deep-active", {}));
+  auto committed = snapshotter_->Usage("deep");
+  ASSERT_OK(committed);
+  EXPECT_EQ(committed->inodes, kDeep + 1);
+  ASSERT_OK(snapshotter_->Remove("deep"));
+  EXPECT_TRUE(snapshotter_->WaitForReclaim(absl::Seconds(120)));
+  auto trash = fs::ListDir(root_ + "/trash");
+  ASSERT_OK(trash);
+  EXPECT_TRUE(trash->empty());
 }
 
 TEST_F(OverlaySnapshotterTest, RemoveReturnsBeforeABigDirectoryIsDeleted) {
