@@ -1,15 +1,60 @@
 #include "snapshotter/kernel_features.h"
 
 #include <dirent.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
 
+#include <fstream>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "snapshotter/fs.h"
+#include "spdlog/spdlog.h"
 
 namespace cpp_overlay::snapshotter {
 
 bool OverlayHasIndexParameter() {
   return fs::Exists("/sys/module/overlay/parameters/index");
+}
+
+bool IsInitialUidMap(absl::string_view uid_map_first_line) {
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(uid_map_first_line, ' ', absl::SkipEmpty());
+  return fields.size() == 3 && fields[0] == "0" && fields[1] == "0" &&
+         fields[2] == "4294967295";
+}
+
+bool KernelAtLeast(absl::string_view release, int major, int minor) {
+  std::vector<absl::string_view> parts = absl::StrSplit(release, absl::MaxSplits('.', 2));
+  int have_major = 0;
+  int have_minor = 0;
+  if (parts.size() < 2 || !absl::SimpleAtoi(parts[0], &have_major)) return false;
+  // The minor may run into a suffix ("11-rc1", "11+").
+  absl::string_view minor_text = parts[1];
+  size_t digits = 0;
+  while (digits < minor_text.size() && absl::ascii_isdigit(minor_text[digits])) ++digits;
+  if (!absl::SimpleAtoi(minor_text.substr(0, digits), &have_minor)) return false;
+  return have_major > major || (have_major == major && have_minor >= minor);
+}
+
+bool NeedsUserXattr(const std::string& root) {
+  std::ifstream uid_map("/proc/self/uid_map");
+  std::string first_line;
+  // No uid_map: a kernel without user namespaces.
+  if (!std::getline(uid_map, first_line) || IsInitialUidMap(first_line)) return false;
+  struct statfs st;
+  // userxattr is not permitted on tmpfs (tmpfs(5)).
+  if (statfs(root.c_str(), &st) == 0 && st.f_type == TMPFS_MAGIC) return false;
+  struct utsname un;
+  if (uname(&un) == 0 && KernelAtLeast(un.release, 5, 11)) return true;
+  spdlog::warn("running in a user namespace on kernel {}, before 5.11: overlay mounts "
+               "get no \"userxattr\" option", un.release);
+  return false;
 }
 
 absl::Status CheckDType(const std::string& dir) {

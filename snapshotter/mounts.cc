@@ -18,6 +18,7 @@ std::vector<Mount> MountsFor(const metadata::Snapshot& snapshot,
 
   std::vector<std::string> overlay_options;
   if (options.index_off) overlay_options.push_back("index=off");
+  if (options.userxattr) overlay_options.push_back("userxattr");
   if (!view) {
     overlay_options.push_back(absl::StrCat("workdir=", layout.WorkDir(snapshot.id)));
     overlay_options.push_back(absl::StrCat("upperdir=", layout.FsDir(snapshot.id)));

@@ -24,6 +24,8 @@ struct Mount {
 struct MountOptions {
   // Prepend "index=off" to overlay mounts (when the kernel has the knob).
   bool index_off = false;
+  // Then "userxattr" (in a user namespace: kernel_features.h).
+  bool userxattr = false;
   // Appended to overlay mounts only, never to bind mounts.
   std::vector<std::string> extra_overlay_options;
 };

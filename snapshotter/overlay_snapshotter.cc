@@ -41,6 +41,7 @@ absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
 
   MountOptions mount_options;
   mount_options.index_off = OverlayHasIndexParameter();
+  mount_options.userxattr = NeedsUserXattr(layout.Root());
   mount_options.extra_overlay_options = options.extra_overlay_options;
 
   // Resumes deleting whatever an earlier run left in trash/.

@@ -59,6 +59,20 @@ TEST(MountsForTest, IndexOffComesFirstAndExtraOptionsLastOnOverlayOnly) {
               ElementsAre(Mount{"bind", "/r/snapshots/2/fs", {"rw", "rbind"}}));
 }
 
+// containerd 1.6's order: [index=off][userxattr] workdir upperdir lowerdir.
+TEST(MountsForTest, UserxattrFollowsIndexOffOnOverlayOnly) {
+  MountOptions options{.index_off = true, .userxattr = true};
+  EXPECT_THAT(MountsFor(MakeSnapshot(Kind::kActive, 2, {1}), kLayout, options),
+              ElementsAre(Mount{"overlay", "overlay",
+                                {"index=off", "userxattr", "workdir=/r/snapshots/2/work",
+                                 "upperdir=/r/snapshots/2/fs", "lowerdir=/r/snapshots/1/fs"}}));
+  EXPECT_THAT(MountsFor(MakeSnapshot(Kind::kView, 3, {2, 1}), kLayout, {.userxattr = true}),
+              ElementsAre(Mount{"overlay", "overlay",
+                                {"userxattr", "lowerdir=/r/snapshots/2/fs:/r/snapshots/1/fs"}}));
+  EXPECT_THAT(MountsFor(MakeSnapshot(Kind::kView, 3, {2}), kLayout, {.userxattr = true}),
+              ElementsAre(Mount{"bind", "/r/snapshots/2/fs", {"ro", "rbind"}}));
+}
+
 TEST(LayoutTest, EntriesMapToIdsOnlyWhenCanonical) {
   EXPECT_EQ(Layout::IdOfEntry("12"), 12u);
   EXPECT_EQ(Layout::IdOfEntry("new-12"), 12u);
