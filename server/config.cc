@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -387,6 +388,12 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
   }
   std::stringstream text;
   text << in.rdbuf();
+  // A directory opens as a stream and reads as empty: say so instead of
+  // serving on defaults.
+  if (in.bad() || std::filesystem::is_directory(path)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read config file ", path, ": it is not a regular file"));
+  }
   return ParseConfig(text.str(), path);
 }
 

@@ -43,6 +43,8 @@ using cpp_overlay::server::Config;
 constexpr char kProgram[] = "containerd-cpp-overlay-grpc";
 // Exit status of configuration and usage errors (runtime failures exit 1).
 constexpr int kUsageError = 2;
+// How often a metrics address that cannot be listened on is tried again.
+constexpr absl::Duration kMetricsRetry = absl::Seconds(10);
 
 // One line on stderr saying what is wrong and what to do.
 int Fail(int code, const std::string& message) {
@@ -266,7 +268,7 @@ int Serve(const Config& config, const std::string& source) {
     absl::StatusOr<gid_t> gid = LookUpGroup(config.socket_group);
     if (!gid.ok()) {
       spdlog::critical("{}", std::string(gid.status().message()));
-      return 1;
+      return kUsageError;
     }
     socket_group = *gid;
   }
@@ -287,14 +289,15 @@ int Serve(const Config& config, const std::string& source) {
   cpp_overlay::snapshotter::OverlaySnapshotter* overlay = snapshotter->get();
 
   cpp_overlay::server::Metrics metrics([overlay] { return overlay->Stats(); });
-  std::unique_ptr<cpp_overlay::server::MetricsHttpServer> metrics_server;
+  std::unique_ptr<cpp_overlay::server::RetryingMetricsHttpServer> metrics_server;
   if (!config.metrics_address.empty()) {
-    auto started = cpp_overlay::server::MetricsHttpServer::Start(
-        config.metrics_address, [&metrics] { return metrics.Render(); });
+    auto started = cpp_overlay::server::RetryingMetricsHttpServer::Start(
+        config.metrics_address, [&metrics] { return metrics.Render(); },
+        kMetricsRetry);
     if (!started.ok()) {
       spdlog::critical("cannot serve metrics: {}",
                        std::string(started.status().message()));
-      return 1;
+      return kUsageError;
     }
     metrics_server = *std::move(started);
     auto host_port = cpp_overlay::server::ParseHostPort(config.metrics_address);
@@ -302,7 +305,6 @@ int Serve(const Config& config, const std::string& source) {
       spdlog::warn("metrics are served on {}, which is not a loopback address",
                    host_port->host);
     }
-    spdlog::info("metrics at {}", metrics_server->url());
   }
 
   cpp_overlay::server::Server::Options server_options;

@@ -206,7 +206,7 @@ void Metrics::RenderSnapshotter(std::string& out) {
         "Inodes in committed layers, as recorded at commit.",
         static_cast<double>(store.committed_usage.inodes));
   Gauge(out, "cpp_overlay_reclaim_backlog_bytes",
-        "Bytes in snapshot directories waiting to be deleted.",
+        "Bytes in snapshot directories waiting to be deleted (measured at most once a minute).",
         static_cast<double>(stats->reclaim_backlog_bytes));
   Gauge(out, "cpp_overlay_reclaim_backlog_directories",
         "Snapshot directories waiting to be deleted.",

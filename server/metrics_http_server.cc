@@ -60,7 +60,9 @@ void LogMhdError(void* /*cls*/, const char* format, va_list args) {
   size_t n = std::strlen(text);
   while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
     text[--n] = '\0';
-  spdlog::warn("metrics http: {}", text);
+  // Mostly what clients did (closed early, sent junk): not worth a warning
+  // each, which anyone reaching the port could turn into a flood.
+  spdlog::debug("metrics http: {}", text);
 }
 
 }  // namespace
@@ -74,7 +76,9 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   if (!host_port.ok()) return host_port.status();
 
   sockaddr_storage storage{};
-  unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  // epoll, not select(): select() cannot watch descriptors past 1024,
+  // which a daemon with many gRPC connections can have.
+  unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
   bool ipv6 = false;
   auto* in4 = reinterpret_cast<sockaddr_in*>(&storage);
   auto* in6 = reinterpret_cast<sockaddr_in6*>(&storage);
@@ -98,7 +102,8 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
       flags, host_port->port, nullptr, nullptr, &Handle, &server->render_,
       // The logger first, so every message of the daemon goes through it.
       MHD_OPTION_EXTERNAL_LOGGER, &LogMhdError, nullptr, MHD_OPTION_SOCK_ADDR,
-      reinterpret_cast<sockaddr*>(&storage), MHD_OPTION_CONNECTION_LIMIT, 16u,
+      reinterpret_cast<sockaddr*>(&storage), MHD_OPTION_CONNECTION_LIMIT,
+      kConnectionLimit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, kPerAddressLimit,
       MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
   if (server->daemon_ == nullptr) {
     return absl::UnavailableError(
@@ -118,6 +123,60 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
 
 MetricsHttpServer::~MetricsHttpServer() {
   if (daemon_ != nullptr) MHD_stop_daemon(daemon_);
+}
+
+RetryingMetricsHttpServer::RetryingMetricsHttpServer(
+    std::string address, std::function<std::string()> render, absl::Duration retry)
+    : address_(std::move(address)), render_(std::move(render)), retry_(retry) {}
+
+absl::StatusOr<std::unique_ptr<RetryingMetricsHttpServer>>
+RetryingMetricsHttpServer::Start(const std::string& address,
+                                 std::function<std::string()> render,
+                                 absl::Duration retry) {
+  std::unique_ptr<RetryingMetricsHttpServer> out(
+      new RetryingMetricsHttpServer(address, std::move(render), retry));
+  absl::StatusOr<std::unique_ptr<MetricsHttpServer>> started =
+      MetricsHttpServer::Start(address, out->render_);
+  if (started.ok()) {
+    spdlog::info("metrics at {}", (*started)->url());
+    absl::MutexLock lock(&out->mu_);
+    out->server_ = *std::move(started);
+    return out;
+  }
+  if (absl::IsInvalidArgument(started.status())) return started.status();
+  spdlog::error("cannot serve metrics yet, serving snapshots without them and trying "
+                "again every {}: {}",
+                absl::FormatDuration(retry), std::string(started.status().message()));
+  RetryingMetricsHttpServer* raw = out.get();
+  out->retrier_ = std::thread([raw] { raw->RetryLoop(); });
+  return out;
+}
+
+void RetryingMetricsHttpServer::RetryLoop() {
+  while (!stop_.WaitForNotificationWithTimeout(retry_)) {
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> started =
+        MetricsHttpServer::Start(address_, render_);
+    if (!started.ok()) {
+      spdlog::debug("metrics: {}", std::string(started.status().message()));
+      continue;
+    }
+    spdlog::info("metrics at {}", (*started)->url());
+    absl::MutexLock lock(&mu_);
+    server_ = *std::move(started);
+    return;
+  }
+}
+
+RetryingMetricsHttpServer::~RetryingMetricsHttpServer() {
+  stop_.Notify();
+  if (retrier_.joinable()) retrier_.join();
+  absl::MutexLock lock(&mu_);
+  server_.reset();
+}
+
+bool RetryingMetricsHttpServer::listening() const {
+  absl::MutexLock lock(&mu_);
+  return server_ != nullptr;
 }
 
 }  // namespace cpp_overlay::server

@@ -267,13 +267,25 @@ absl::StatusOr<SnapshotterStats> OverlaySnapshotter::Stats() {
   // The backlog is what the reclaimer has yet to delete in trash/.
   absl::StatusOr<std::vector<std::string>> entries = fs::ListDir(layout_.TrashDir());
   if (!entries.ok()) return entries.status();
-  for (const std::string& entry : *entries) {
-    ++stats.reclaim_backlog_directories;
-    // Entries may vanish while measured; what is left still counts.
-    absl::StatusOr<metadata::Usage> usage =
-        DiskUsage(absl::StrCat(layout_.TrashDir(), "/", entry));
-    if (usage.ok()) stats.reclaim_backlog_bytes += usage->size;
+  stats.reclaim_backlog_directories = static_cast<int64_t>(entries->size());
+  absl::MutexLock lock(&backlog_mu_);
+  const absl::Time now = absl::Now();
+  if (entries->empty()) {
+    backlog_bytes_ = 0;
+  } else if (now - backlog_measured_ >= kBacklogBytesInterval) {
+    // A walk of everything left to delete: at most once per interval, so
+    // frequent scrapes of a big backlog cost little and cannot be used to
+    // keep the disk busy.
+    backlog_bytes_ = 0;
+    for (const std::string& entry : *entries) {
+      // Entries may vanish while measured; what is left still counts.
+      absl::StatusOr<metadata::Usage> usage =
+          DiskUsage(absl::StrCat(layout_.TrashDir(), "/", entry));
+      if (usage.ok()) backlog_bytes_ += usage->size;
+    }
+    backlog_measured_ = now;
   }
+  stats.reclaim_backlog_bytes = backlog_bytes_;
   return stats;
 }
 

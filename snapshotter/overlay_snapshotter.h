@@ -24,6 +24,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "metadata/snapshot_store.h"
 #include "snapshotter/layout.h"
 #include "snapshotter/reclaimer.h"
@@ -91,8 +92,11 @@ class OverlaySnapshotter : public Snapshotter {
     return reclaimer_->WaitUntilEmpty(timeout);
   }
 
-  // Store statistics plus the reclaim backlog, for metrics. Measures the
-  // backlog's directories, so costs a walk of what is left to delete.
+  // Store statistics plus the reclaim backlog, for metrics. The backlog's
+  // directories are counted each time; their bytes take a walk of what is
+  // left to delete, done at most once per kBacklogBytesInterval (0 at once
+  // when nothing is left).
+  static constexpr absl::Duration kBacklogBytesInterval = absl::Seconds(60);
   absl::StatusOr<SnapshotterStats> Stats();
 
  private:
@@ -118,6 +122,10 @@ class OverlaySnapshotter : public Snapshotter {
   // leave them alone.
   absl::Mutex in_flight_mu_;
   absl::flat_hash_set<uint64_t> in_flight_ ABSL_GUARDED_BY(in_flight_mu_);
+  // Stats' last measure of the trash's bytes, and when it was taken.
+  absl::Mutex backlog_mu_;
+  int64_t backlog_bytes_ ABSL_GUARDED_BY(backlog_mu_) = 0;
+  absl::Time backlog_measured_ ABSL_GUARDED_BY(backlog_mu_) = absl::InfinitePast();
 
   // Options::upperdir_label; set once by Open.
   bool upperdir_label_ = false;

@@ -149,7 +149,7 @@ if cmake --install "$BUILD_DIR" --prefix "$TMP/prefix" >"$TMP/install.log" 2>&1;
   pass "cmake --install into a temp prefix"
   check "cmake --install: the daemon is in <prefix>/bin" test -x "$TMP/prefix/bin/containerd-cpp-overlay-grpc"
   check "cmake --install: the unit's ExecStart names <prefix>/bin" \
-    grep -q "^ExecStart=$TMP/prefix/bin/containerd-cpp-overlay-grpc " "$TMP/prefix/lib/systemd/system/$UNIT"
+    grep -q "^ExecStart=$TMP/prefix/bin/containerd-cpp-overlay-grpc$" "$TMP/prefix/lib/systemd/system/$UNIT"
 else
   fail "cmake --install into a temp prefix"
   detail "$TMP/install.log"

@@ -81,6 +81,15 @@ rc=0
 check "an explicit missing config file is an error (exit 2)" \
   bash -c "[[ $rc -eq 2 ]] && grep -q 'missing.toml does not exist' '$TMP/err.txt'"
 rc=0
+"$BIN" serve --config "$TMP" --root "$TMP/never" --address "$TMP/never.sock" >/dev/null 2>"$TMP/err.txt" || rc=$?
+check "a config path that is a directory is an error, not an empty file (exit 2)" \
+  bash -c "[[ $rc -eq 2 ]] && grep -q 'is not a regular file' '$TMP/err.txt'"
+rc=0
+"$BIN" serve --root "$TMP/never" --address "$TMP/never.sock" --socket-group no-such-group-here \
+  >/dev/null 2>"$TMP/err.txt" || rc=$?
+check "a socket group that does not exist is a configuration error (exit 2)" \
+  bash -c "[[ $rc -eq 2 ]] && grep -q 'no such group' '$TMP/err.txt'"
+rc=0
 "$BIN" serve --no-such-flag >/dev/null 2>"$TMP/err.txt" || rc=$?
 check "an unknown flag is one line with what to do (exit 2)" \
   bash -c "[[ $rc -eq 2 && \$(wc -l <'$TMP/err.txt') -eq 1 ]] && grep -q -- '--no-such-flag.*--help' '$TMP/err.txt'"

@@ -4,20 +4,25 @@
 #include "server/metrics.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
 #include "gmock/gmock.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "server/metrics_http_server.h"
 #include "server/server.h"
@@ -256,6 +261,56 @@ TEST(MetricsHttpServerTest, RefusesAPortInUse) {
                                [] { return std::string(); });
   EXPECT_THAT(second,
               cpp_overlay::testing::StatusIs(absl::StatusCode::kUnavailable));
+}
+
+// Metrics must not keep the daemon from serving snapshots: a port taken at
+// start is tried again until it is free.
+TEST(RetryingMetricsHttpServerTest, ListensOnceThePortIsFree) {
+  auto holder =
+      MetricsHttpServer::Start("127.0.0.1:0", [] { return std::string("held"); });
+  ASSERT_OK(holder);
+  const uint16_t port = (*holder)->port();
+  auto retrying = RetryingMetricsHttpServer::Start(
+      "127.0.0.1:" + std::to_string(port), [] { return std::string("ours 1\n"); },
+      absl::Milliseconds(50));
+  ASSERT_OK(retrying);
+  EXPECT_FALSE((*retrying)->listening());
+  holder->reset();
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!(*retrying)->listening() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE((*retrying)->listening());
+  EXPECT_EQ(Body(HttpGet(port, "/metrics")), "ours 1\n");
+}
+
+TEST(RetryingMetricsHttpServerTest, ABadAddressIsNotRetried) {
+  EXPECT_THAT(RetryingMetricsHttpServer::Start(
+                  "metrics.example:9091", [] { return std::string(); }, absl::Seconds(1)),
+              cpp_overlay::testing::StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// select() cannot watch a descriptor past 1023; the server must not use it.
+TEST(MetricsHttpServerTest, ServesWhenTheProcessHasManyDescriptorsOpen) {
+  rlimit limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
+  const rlimit saved = limit;
+  limit.rlim_cur = std::min<rlim_t>(limit.rlim_max, 4096);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &limit), 0);
+  ASSERT_GE(limit.rlim_cur, 1200u) << "needs 1,200 descriptors";
+  std::vector<int> held;
+  while (held.size() < 1100) {
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    held.push_back(fd);
+  }
+  auto server = MetricsHttpServer::Start("127.0.0.1:0", [] { return std::string("x 1\n"); });
+  ASSERT_OK(server);
+  // Its connections get descriptors past 1,100.
+  EXPECT_EQ(StatusLine(HttpGet((*server)->port(), "/metrics")), "200 OK");
+  server->reset();
+  for (int fd : held) close(fd);
+  setrlimit(RLIMIT_NOFILE, &saved);
 }
 
 }  // namespace
