@@ -135,36 +135,31 @@ RetryingMetricsHttpServer::Start(const std::string& address,
                                  absl::Duration retry) {
   std::unique_ptr<RetryingMetricsHttpServer> out(
       new RetryingMetricsHttpServer(address, std::move(render), retry));
-  absl::StatusOr<std::unique_ptr<MetricsHttpServer>> started =
-      MetricsHttpServer::Start(address, out->render_);
-  if (started.ok()) {
-    spdlog::info("metrics at {}", (*started)->url());
-    absl::MutexLock lock(&out->mu_);
-    out->server_ = *std::move(started);
-    return out;
-  }
-  if (absl::IsInvalidArgument(started.status())) return started.status();
+  absl::Status listened = out->TryListen();
+  if (listened.ok()) return out;
+  if (absl::IsInvalidArgument(listened)) return listened;
   spdlog::error("cannot serve metrics yet, serving snapshots without them and trying "
                 "again every {}: {}",
-                absl::FormatDuration(retry), std::string(started.status().message()));
+                absl::FormatDuration(retry), std::string(listened.message()));
   RetryingMetricsHttpServer* raw = out.get();
-  out->retrier_ = std::thread([raw] { raw->RetryLoop(); });
+  out->retrier_ = std::thread([raw] {
+    while (!raw->stop_.WaitForNotificationWithTimeout(raw->retry_)) {
+      absl::Status s = raw->TryListen();
+      if (s.ok()) return;
+      spdlog::debug("metrics: {}", std::string(s.message()));
+    }
+  });
   return out;
 }
 
-void RetryingMetricsHttpServer::RetryLoop() {
-  while (!stop_.WaitForNotificationWithTimeout(retry_)) {
-    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> started =
-        MetricsHttpServer::Start(address_, render_);
-    if (!started.ok()) {
-      spdlog::debug("metrics: {}", std::string(started.status().message()));
-      continue;
-    }
-    spdlog::info("metrics at {}", (*started)->url());
-    absl::MutexLock lock(&mu_);
-    server_ = *std::move(started);
-    return;
-  }
+absl::Status RetryingMetricsHttpServer::TryListen() {
+  absl::StatusOr<std::unique_ptr<MetricsHttpServer>> started =
+      MetricsHttpServer::Start(address_, render_);
+  if (!started.ok()) return started.status();
+  spdlog::info("metrics at {}", (*started)->url());
+  absl::MutexLock lock(&mu_);
+  server_ = *std::move(started);
+  return absl::OkStatus();
 }
 
 RetryingMetricsHttpServer::~RetryingMetricsHttpServer() {

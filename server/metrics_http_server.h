@@ -72,7 +72,8 @@ class RetryingMetricsHttpServer {
  private:
   RetryingMetricsHttpServer(std::string address, std::function<std::string()> render,
                             absl::Duration retry);
-  void RetryLoop();
+  // One attempt to listen; on success the server is kept and its URL logged.
+  absl::Status TryListen();
 
   const std::string address_;
   const std::function<std::string()> render_;

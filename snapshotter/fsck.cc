@@ -156,7 +156,9 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
         size_t f =
             add("missing-work", object, absl::StrCat(work, " is missing"),
                 "make it again, empty");
-        steps.push_back({f, [work] { return fs::MakeDir(work, kWorkMode); }});
+        steps.push_back({f, [layout, id = s.id, parent_id = s.parent_id()] {
+                           return RemakeLostSnapshotDir(layout, id, Kind::kActive, parent_id);
+                         }});
       }
     }
     if (s.info.kind == Kind::kCommitted) {

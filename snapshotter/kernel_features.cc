@@ -50,7 +50,7 @@ bool NeedsUserXattr(const std::string& root) {
   struct statfs st;
   // userxattr is not permitted on tmpfs (tmpfs(5)).
   if (statfs(root.c_str(), &st) == 0 && st.f_type == TMPFS_MAGIC) return false;
-  struct utsname un;
+  struct utsname un {};
   if (uname(&un) == 0 && KernelAtLeast(un.release, 5, 11)) return true;
   spdlog::warn("running in a user namespace on kernel {}, before 5.11: overlay mounts "
                "get no \"userxattr\" option", un.release);

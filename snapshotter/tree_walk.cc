@@ -22,7 +22,7 @@ constexpr int kOpenDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 // One directory on the way down from the root.
 struct Frame {
   int fd = -1;  // -1 once closed to bound the open directories
-  dev_t dev = 0;
+  dev_t dev = 0;  // taken when the descriptor is closed
   ino_t ino = 0;
   bool borrowed = false;             // the caller's root descriptor
   std::string name;                  // in its parent; empty for the root
@@ -41,14 +41,9 @@ class Walk {
   }
 
   absl::Status Run(int root_fd) {
-    struct stat st;
-    if (fstat(root_fd, &st) != 0) {
-      return ErrnoStatus(errno, absl::StrCat("stat ", root_path_));
-    }
+    // Never closed, so never reopened: its identity is not needed.
     Frame root;
     root.fd = root_fd;
-    root.dev = st.st_dev;
-    root.ino = st.st_ino;
     root.borrowed = true;
     frames_.push_back(std::move(root));
     if (absl::Status s = ReadEntries(frames_.back()); !s.ok()) return s;
@@ -109,23 +104,23 @@ class Walk {
       if (errno == ENOENT) return absl::OkStatus();  // removed meanwhile
       return ErrnoStatus(errno, absl::StrCat("open ", PathOf(depth, name)));
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-      int err = errno;
-      close(fd);
-      return ErrnoStatus(err, absl::StrCat("stat ", PathOf(depth, name)));
-    }
     Frame child;
     child.fd = fd;
-    child.dev = st.st_dev;
-    child.ino = st.st_ino;
     child.name = std::move(name);
     frames_.push_back(std::move(child));
     // Keep the open directories bounded: the one kTreeWalkOpenDirs levels
-    // up is reopened through ".." when the walk climbs back to it.
+    // up is reopened through ".." when the walk climbs back to it, and
+    // checked against the identity taken as it is closed.
     if (frames_.size() > static_cast<size_t>(kTreeWalkOpenDirs)) {
-      Frame& far = frames_[frames_.size() - 1 - kTreeWalkOpenDirs];
+      const size_t far_depth = frames_.size() - 1 - kTreeWalkOpenDirs;
+      Frame& far = frames_[far_depth];
       if (far.fd >= 0 && !far.borrowed) {
+        struct stat st;
+        if (fstat(far.fd, &st) != 0) {
+          return ErrnoStatus(errno, absl::StrCat("stat ", PathOf(far_depth)));
+        }
+        far.dev = st.st_dev;
+        far.ino = st.st_ino;
         close(far.fd);
         far.fd = -1;
       }
