@@ -1,6 +1,11 @@
 #include "metadata/snapshot_store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
@@ -14,9 +19,9 @@
 #include "metadata/rocksdb_status.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
-#include "rocksdb/filter_policy.h"
 #include "rocksdb/env.h"
 #include "rocksdb/file_system.h"
+#include "rocksdb/filter_policy.h"
 #include "rocksdb/options.h"
 #include "rocksdb/snapshot.h"
 #include "rocksdb/statistics.h"
@@ -156,21 +161,96 @@ class NoInfoLog : public rocksdb::Logger {
   void Logv(const char*, va_list) override {}
 };
 
+// Paths of the databases this process has open for writing, as given to
+// Open (the daemon and fsck always pass <root>/metadata).
+class PathRegistry {
+ public:
+  bool contains(const std::string& path) {
+    absl::MutexLock lock(&mu_);
+    return paths_.contains(path);
+  }
+  void insert(const std::string& path) {
+    absl::MutexLock lock(&mu_);
+    paths_.insert(path);
+  }
+  void erase(const std::string& path) {
+    absl::MutexLock lock(&mu_);
+    paths_.erase(path);
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_set<std::string> paths_ ABSL_GUARDED_BY(mu_);
+};
+
+PathRegistry& OpenForWriting() {
+  static PathRegistry* registry = new PathRegistry;
+  return *registry;
+}
+
+// A shared open-file-description lock on `db_path`/LOCK, which a daemon's
+// RocksDB holds exclusively (fcntl write lock): Unavailable while one does.
+// OFD locks conflict with that lock also within one process. Returns the
+// descriptor holding the lock (-1 when there is no LOCK file yet).
+absl::StatusOr<int> TakeSharedLock(const std::string& db_path) {
+  const std::string lock_path = db_path + "/LOCK";
+  int fd = open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return -1;
+    return absl::InternalError(
+        absl::StrCat("open ", lock_path, ": ", std::strerror(errno)));
+  }
+  struct flock lock {};
+  lock.l_type = F_RDLCK;
+  lock.l_whence = SEEK_SET;
+  if (fcntl(fd, F_OFD_SETLK, &lock) != 0) {
+    const int error = errno;
+    close(fd);
+    if (error == EAGAIN || error == EACCES) {
+      return absl::UnavailableError(absl::StrCat(
+          "metadata database ", db_path, " is in use by another process (",
+          lock_path, " is locked)"));
+    }
+    return absl::InternalError(
+        absl::StrCat("lock ", lock_path, ": ", std::strerror(error)));
+  }
+  return fd;
+}
+
+// RocksDB marks most out-of-space errors with kNoSpace, but some paths
+// (files written at open) keep only errno's text.
+bool IsOutOfSpace(const rocksdb::Status& s) {
+  return s.IsNoSpace() ||
+         (s.IsIOError() &&
+          absl::StrContains(s.ToString(), "No space left on device"));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(
-    const std::string& path) {
+    const std::string& path, StoreOptions store_options) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.info_log = std::make_shared<NoInfoLog>();
   options.keep_log_file_num = 4;
+  // No fallocate of table and manifest files: RocksDB reserves 1.1 times
+  // the target table size (70 MiB) per new table, which on a nearly full
+  // disk takes every free block until the file is closed, so the next file
+  // of the same open or flush fails. Our tables are small; the write-ahead
+  // log has its own preallocation (preallocated_wal.h).
+  options.allow_fallocate = false;
   options.max_log_file_size = 4 << 20;
   // Each write-ahead log gets its space written out ahead of the records
   // (preallocated_wal.h): a record's sync is then one flush, not a journal
   // commit. In 1 MiB chunks: one journal commit per ~3,000 records, and
   // little space taken ahead on a small or nearly full disk.
-  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(
-      NewPreallocatedWalFileSystem(rocksdb::FileSystem::Default(), 1 << 20));
+  std::shared_ptr<rocksdb::FileSystem> file_system =
+      NewPreallocatedWalFileSystem(rocksdb::FileSystem::Default(), 1 << 20);
+  if (store_options.wrap_file_system) {
+    file_system = store_options.wrap_file_system(std::move(file_system));
+  }
+  std::unique_ptr<rocksdb::Env> env =
+      rocksdb::NewCompositeEnv(std::move(file_system));
   options.env = env.get();
   // Write and sync latency and stall time, for metrics (SnapshotStore::Stats).
   options.statistics = rocksdb::CreateDBStatistics();
@@ -181,13 +261,59 @@ absl::StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(
   table.block_cache = rocksdb::NewLRUCache(4 << 20);
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  if (store_options.read_only) {
+    // RocksDB's read-only open takes no lock and writes nothing, so it works
+    // on a read-only or full filesystem; a daemon is kept out (and detected)
+    // by a shared lock on the LOCK file it locks exclusively.
+    // A descriptor of LOCK closed by this process drops this process's
+    // RocksDB lock on it: never open it while this process holds it.
+    if (OpenForWriting().contains(path)) {
+      return absl::UnavailableError(absl::StrCat("metadata database ", path,
+                                                 " is in use by this process"));
+    }
+    absl::StatusOr<int> lock_fd = TakeSharedLock(path);
+    if (!lock_fd.ok()) return lock_fd.status();
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = rocksdb::DB::OpenForReadOnly(options, path, &raw);
+    if (!s.ok()) {
+      close(*lock_fd);
+      return FromRocksDB(
+          s, absl::StrCat("open metadata database ", path, " to read"));
+    }
+    std::unique_ptr<rocksdb::DB> db(raw);
+    absl::StatusOr<uint64_t> next_id = RecoverNextId(*db);
+    if (!next_id.ok()) {
+      close(*lock_fd);
+      return next_id.status();
+    }
+    std::unique_ptr<SnapshotStore> store(
+        new SnapshotStore(std::move(env), std::move(db), *next_id));
+    store->read_only_lock_fd_ = *lock_fd;
+    store->read_only_ = true;
+    store->statistics_ = options.statistics;
+    absl::MutexLock lock(&store->write_mu_);
+    store->reserve_ = std::make_unique<SpaceReserve>("");
+    return store;
+  }
+  auto reserve =
+      std::make_unique<SpaceReserve>(store_options.space_reserve_path);
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, path, &raw);
+  // RocksDB writes new files at open: on a full disk the reserve's blocks
+  // let it, so the daemon starts and can take the Removes that free space.
+  if (IsOutOfSpace(s) && reserve->Release())
+    s = rocksdb::DB::Open(options, path, &raw);
   if (!s.ok()) {
-    if (s.IsIOError() && absl::StrContains(s.ToString(), "lock")) {
-      return absl::UnavailableError(
-          absl::StrCat("metadata database ", path,
-                       " is in use by another process: ", s.ToString()));
+    // Held by another process ("Resource temporarily unavailable"), or by
+    // this one; any other failure to make or lock LOCK (a read-only or full
+    // filesystem) is told as it is.
+    const std::string text = s.ToString();
+    if (s.IsIOError() &&
+        (absl::StrContains(text, "lock hold by current process") ||
+         (absl::StrContains(text, "/LOCK") &&
+          absl::StrContains(text, "Resource temporarily unavailable")))) {
+      return absl::UnavailableError(absl::StrCat(
+          "metadata database ", path, " is in use by another process: ", text));
     }
     return FromRocksDB(s, absl::StrCat("open metadata database ", path));
   }
@@ -198,6 +324,21 @@ absl::StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(
   std::unique_ptr<SnapshotStore> store(
       new SnapshotStore(std::move(env), std::move(db), *next_id));
   store->statistics_ = options.statistics;
+  store->on_sync_failure_ = std::move(store_options.on_sync_failure);
+  store->path_ = path;
+  OpenForWriting().insert(path);
+  {
+    absl::MutexLock lock(&store->write_mu_);
+    // Too little space to make it is not an error: writes then wait for it.
+    absl::StatusOr<bool> held = reserve->Ensure();
+    store->reserve_held_ = held.ok() && *held;
+    if (!held.ok()) {
+      // Not a full disk: go without a reserve rather than refuse writes.
+      store->space_reserve_error_ = held.status();
+      reserve = std::make_unique<SpaceReserve>("");
+    }
+    store->reserve_ = std::move(reserve);
+  }
   return store;
 }
 
@@ -209,6 +350,8 @@ SnapshotStore::~SnapshotStore() {
   if (db_) {
     db_->Close().PermitUncheckedError();
   }
+  if (read_only_lock_fd_ >= 0) close(read_only_lock_fd_);
+  if (!path_.empty()) OpenForWriting().erase(path_);
 }
 
 uint64_t SnapshotStore::ReserveId() { return next_id_.fetch_add(1); }
@@ -303,26 +446,30 @@ absl::StatusOr<Snapshot> SnapshotStore::Create(Kind kind, absl::string_view key,
   return snapshot;
 }
 
-absl::StatusOr<Snapshot> SnapshotStore::Commit(absl::string_view key,
-                                               absl::string_view name,
-                                               const Labels& labels,
-                                               const Usage& usage) {
-  if (name.empty())
-    return InvalidRequest("committed snapshot name must not be empty");
-  if (absl::Status s = ValidateLabels(labels); !s.ok()) return s;
-
+absl::StatusOr<Snapshot> SnapshotStore::Commit(
+    absl::string_view key, absl::string_view name, const Labels& labels,
+    const Usage& usage, std::optional<uint64_t> measured_id) {
   Snapshot committed;
   uint64_t sequence;
   {
     absl::MutexLock lock(&write_mu_);
-    // Same order of checks as containerd's storage: name, key, kind.
+    // containerd's order: its overlay Commit looks the key up first, then
+    // storage.CommitActive checks the name, the key again and the kind.
+    absl::StatusOr<Snapshot> active = Read(key);
+    if (!active.ok()) return active.status();
+    if (name.empty())
+      return InvalidRequest("committed snapshot name must not be empty");
+    if (absl::Status s = ValidateLabels(labels); !s.ok()) return s;
     absl::StatusOr<Snapshot> taken = Read(name);
     if (taken.ok()) return SnapshotExists(name);
     if (!absl::IsNotFound(taken.status())) return taken.status();
-    absl::StatusOr<Snapshot> active = Read(key);
-    if (!active.ok()) return active.status();
     if (active->info.kind != Kind::kActive) {
       return WrongKind(key, "commit", "snapshot is not active");
+    }
+    if (measured_id && active->id != *measured_id) {
+      return absl::AbortedError(absl::StrCat(
+          "commit of snapshot ", QuoteKey(key),
+          ": it was removed and prepared again while it was measured"));
     }
 
     rocksdb::WriteBatch batch;
@@ -364,7 +511,8 @@ absl::StatusOr<Snapshot> SnapshotStore::Remove(absl::string_view key) {
     if (std::optional<uint64_t> parent_id = snapshot->parent_id()) {
       batch.Delete(keys::Child(*parent_id, snapshot->id));
     }
-    absl::StatusOr<uint64_t> written = WriteLocked(batch, "remove", key);
+    absl::StatusOr<uint64_t> written =
+        WriteLocked(batch, "remove", key, /*frees_space=*/true);
     if (!written.ok()) return written.status();
     sequence = *written;
   }
@@ -399,23 +547,77 @@ absl::StatusOr<Snapshot> SnapshotStore::Update(
   return snapshot;
 }
 
+bool SnapshotStore::HoldsSpaceReserve() const { return reserve_held_.load(); }
+
+absl::Status SnapshotStore::SpaceReserveError() {
+  absl::MutexLock lock(&write_mu_);
+  return space_reserve_error_;
+}
+
+rocksdb::Status SnapshotStore::ResumeLocked(bool wait) {
+  // A wait that ran out means RocksDB found no space: later removals fail
+  // at once for a minute instead of each holding the writer lock 10 s.
+  const absl::Time now = absl::Now();
+  if (now - last_resume_timeout_ < absl::Minutes(1)) wait = false;
+  const absl::Time deadline = now + absl::Seconds(10);
+  rocksdb::Status r = db_->Resume();
+  while (wait && r.IsBusy() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+    r = db_->Resume();
+  }
+  if (wait && r.IsBusy()) last_resume_timeout_ = absl::Now();
+  if (r.ok()) needs_resume_ = false;
+  return r;
+}
+
 absl::StatusOr<uint64_t> SnapshotStore::WriteLocked(rocksdb::WriteBatch& batch,
                                                     absl::string_view what,
-                                                    absl::string_view key) {
+                                                    absl::string_view key,
+                                                    bool frees_space) {
+  if (sync_failed_.load()) {
+    absl::MutexLock lock(&sync_mu_);
+    return sync_failure_;
+  }
+  if (!reserve_->held() && !reserve_->path().empty()) {
+    // Short of space: the reserve's blocks are kept for removals until
+    // there is room for the reserve again.
+    absl::StatusOr<bool> made = reserve_->Ensure();
+    reserve_held_ = made.ok() && *made;
+    if (!made.ok()) {
+      // Not a full disk: go without a reserve rather than refuse writes.
+      space_reserve_error_ = made.status();
+      reserve_ = std::make_unique<SpaceReserve>("");
+    } else if (!*made && !frees_space) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(what, " snapshot ", QuoteKey(key),
+                       ": No space left on device for the metadata (less than ",
+                       2 * reserve_->bytes() >> 20,
+                       " MiB free next to it); only removals "
+                       "are taken until space is freed"));
+    }
+  }
   if (needs_resume_.load()) {
     // A failed log write (disk full) stops RocksDB's writes until resumed;
     // resume once space may be back, so the daemon recovers without a
-    // restart.
-    // Busy: RocksDB is recovering by itself (it polls for free space); the
-    // write below then answers the stored error until it has.
-    rocksdb::Status r = db_->Resume();
+    // restart. Busy: RocksDB is recovering by itself (it polls for free
+    // space); the write below then answers the stored error until it has.
+    // A removal waits for it: it is what frees space.
+    rocksdb::Status r = ResumeLocked(/*wait=*/frees_space);
     if (!r.ok() && !r.IsBusy()) {
       return FromRocksDB(r, absl::StrCat(what, " snapshot ", QuoteKey(key),
                                          ": resume after a failed write"));
     }
-    if (r.ok()) needs_resume_ = false;
   }
   rocksdb::Status s = db_->Write(UnsyncedWrite(), &batch);
+  if (IsOutOfSpace(s) && reserve_->Release()) {
+    // Out of space: the reserve's blocks go back to the filesystem for the
+    // metadata; a removal is written with them at once.
+    reserve_held_ = false;
+    needs_resume_ = true;
+    if (frees_space && ResumeLocked(/*wait=*/true).ok()) {
+      s = db_->Write(UnsyncedWrite(), &batch);
+    }
+  }
   if (!s.ok()) {
     if (s.IsIOError()) needs_resume_ = true;
     return FromRocksDB(s, absl::StrCat(what, " snapshot ", QuoteKey(key)));
@@ -425,8 +627,10 @@ absl::StatusOr<uint64_t> SnapshotStore::WriteLocked(rocksdb::WriteBatch& batch,
 }
 
 absl::Status SnapshotStore::SyncUpTo(uint64_t sequence) {
+  if (read_only_) return absl::OkStatus();  // nothing it wrote to sync
   absl::MutexLock lock(&sync_mu_);
   while (synced_sequence_ < sequence) {
+    if (!sync_failure_.ok()) return sync_failure_;
     if (sync_running_) {
       // Another caller's sync may cover us; wait for it to finish.
       auto done = [this] { return !sync_running_; };
@@ -439,13 +643,27 @@ absl::Status SnapshotStore::SyncUpTo(uint64_t sequence) {
     sync_mu_.Unlock();
     const absl::Time sync_start = absl::Now();
     rocksdb::Status s = db_->SyncWAL();
-    if (!s.ok() && s.IsIOError()) needs_resume_ = true;
     statistics_->reportTimeToHistogram(
         rocksdb::WAL_FILE_SYNC_MICROS,
         static_cast<uint64_t>(absl::ToInt64Microseconds(absl::Now() - sync_start)));
     sync_mu_.Lock();
     sync_running_ = false;
-    if (!s.ok()) return FromRocksDB(s, "sync write-ahead log");
+    if (!s.ok()) {
+      // The writes it covers are visible but maybe not on disk, and neither
+      // RocksDB nor we can tell: only a reopen from the disk is sound.
+      sync_failure_ = absl::UnavailableError(absl::StrCat(
+          "the metadata write-ahead log could not be synced (", s.ToString(),
+          "); changes are refused until the daemon restarts and recovers "
+          "what is on disk"));
+      sync_failed_ = true;
+      absl::Status failure = sync_failure_;
+      if (on_sync_failure_) {
+        sync_mu_.Unlock();
+        on_sync_failure_(failure);
+        sync_mu_.Lock();
+      }
+      return failure;
+    }
     synced_sequence_ = std::max(synced_sequence_, target);
   }
   return absl::OkStatus();
@@ -538,9 +756,16 @@ absl::Status SnapshotStore::WalkLabelIndex(
   return absl::OkStatus();
 }
 
-absl::StatusOr<absl::flat_hash_set<uint64_t>> SnapshotStore::Ids() const {
+absl::StatusOr<absl::flat_hash_set<uint64_t>> SnapshotStore::DurableIds() {
+  rocksdb::ManagedSnapshot db_snapshot(db_.get());
+  if (absl::Status s = SyncUpTo(db_snapshot.snapshot()->GetSequenceNumber());
+      !s.ok()) {
+    return s;
+  }
+  rocksdb::ReadOptions options;
+  options.snapshot = db_snapshot.snapshot();
   absl::flat_hash_set<uint64_t> ids;
-  PrefixIterator it(*db_, rocksdb::ReadOptions(), keys::kIdPrefix);
+  PrefixIterator it(*db_, options, keys::kIdPrefix);
   for (; it.Valid(); it.Next()) {
     std::optional<uint64_t> id = keys::IdOf(it.key());
     if (!id) break;
@@ -601,6 +826,7 @@ absl::StatusOr<StoreStats> SnapshotStore::Stats() const {
   if (db_->GetIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &sst_bytes)) {
     stats.sst_bytes = sst_bytes;
   }
+  stats.space_reserve_held = reserve_held_.load();
   return stats;
 }
 

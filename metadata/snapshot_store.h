@@ -11,6 +11,11 @@
 // log is written in lock order, a synced write also makes every earlier
 // write durable, so nothing acknowledged can depend on a lost write.
 //
+// A failed sync is final: the write it was to cover is already visible to
+// readers, and RocksDB cannot say what reached the disk. The store then
+// refuses every later change (Unavailable) and tells its owner
+// (StoreOptions::on_sync_failure), which should restart from what is on disk.
+//
 // Thread-safe. Reads do not take the writer lock.
 #ifndef CPP_OVERLAY_METADATA_SNAPSHOT_STORE_H_
 #define CPP_OVERLAY_METADATA_SNAPSHOT_STORE_H_
@@ -21,21 +26,25 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "metadata/filters.h"
+#include "metadata/space_reserve.h"
 #include "metadata/store_dump.h"
 #include "metadata/types.h"
 
 namespace rocksdb {
 class DB;
 class Env;
+class FileSystem;
+class Status;
 struct ReadOptions;
 class Statistics;
 class WriteBatch;
@@ -62,6 +71,25 @@ struct StoreStats {
   Timer wal_sync;         // WAL fsyncs (rocksdb.wal.file.sync.micros)
   uint64_t stall_micros = 0;  // writes held back by RocksDB's write stalls
   uint64_t sst_bytes = 0;     // size of all SST files
+  bool space_reserve_held = false;  // see StoreOptions::space_reserve_path
+};
+
+struct StoreOptions {
+  // Called once, by the caller whose write-ahead log sync failed, with the
+  // status every later change gets. Must not call back into the store.
+  std::function<void(const absl::Status&)> on_sync_failure;
+  // Where to keep the space reserve (space_reserve.h); empty: none. Short
+  // of space (no reserve), only removals are written.
+  std::string space_reserve_path;
+  // Opens to read only (fsck without --repair): nothing is written, so it
+  // works on a read-only or full filesystem, and every change fails. A
+  // daemon holding the database makes Open fail with Unavailable, and one
+  // cannot start while the store is open.
+  bool read_only = false;
+  // For tests: wraps the file system the database uses (to inject faults).
+  std::function<std::shared_ptr<rocksdb::FileSystem>(
+      std::shared_ptr<rocksdb::FileSystem>)>
+      wrap_file_system;
 };
 
 class SnapshotStore {
@@ -69,7 +97,7 @@ class SnapshotStore {
   // Opens (creating if needed) the database in directory `path`.
   // Unavailable when another process holds it open.
   static absl::StatusOr<std::unique_ptr<SnapshotStore>> Open(
-      const std::string& path);
+      const std::string& path, StoreOptions options = {});
   ~SnapshotStore();
 
   SnapshotStore(const SnapshotStore&) = delete;
@@ -97,10 +125,13 @@ class SnapshotStore {
 
   // Turns active snapshot `key` into committed snapshot `name`, keeping its
   // id; `labels` replace the old ones (containerd does not inherit them).
-  // AlreadyExists: name taken. NotFound: key missing.
-  // FailedPrecondition: key is not active. InvalidArgument: bad name/labels.
-  absl::StatusOr<Snapshot> Commit(absl::string_view key, absl::string_view name,
-                                  const Labels& labels, const Usage& usage);
+  // Checked in containerd's order: NotFound: key missing. InvalidArgument:
+  // bad name/labels. AlreadyExists: name taken. FailedPrecondition: key is
+  // not active. Aborted: `key` is no longer snapshot `measured_id` (removed
+  // and prepared again since `usage` was measured), when given.
+  absl::StatusOr<Snapshot> Commit(
+      absl::string_view key, absl::string_view name, const Labels& labels,
+      const Usage& usage, std::optional<uint64_t> measured_id = std::nullopt);
 
   // Deletes `key`'s record. NotFound: missing. FailedPrecondition: it has
   // children. Returns what was removed, so its directory can go next.
@@ -120,8 +151,18 @@ class SnapshotStore {
   absl::Status Walk(const Filter& filter,
                     const std::function<absl::Status(const Snapshot&)>& fn) const;
 
-  // Every id metadata knows, for Cleanup.
-  absl::StatusOr<absl::flat_hash_set<uint64_t>> Ids() const;
+  // Whether the space reserve is held; false when there is none or the
+  // disk was too full for it (then only Remove is written).
+  bool HoldsSpaceReserve() const;
+  // Why the store goes without a space reserve although it was asked for
+  // one (e.g. the file could not be made for another reason than space).
+  absl::Status SpaceReserveError();
+
+  // Every id metadata knows, for Cleanup, as of a point in time that is
+  // synced first: an id missing here is gone for good, also after a power
+  // cut, so its directory may be deleted (a Remove written but not yet
+  // synced must not lose a directory its record comes back to).
+  absl::StatusOr<absl::flat_hash_set<uint64_t>> DurableIds();
 
   // True when some snapshot has `id` as its parent.
   absl::StatusOr<bool> HasChildren(uint64_t id) const;
@@ -161,9 +202,16 @@ class SnapshotStore {
 
   // Applies `batch` without syncing; returns the sequence number to sync
   // up to. Call with write_mu_ held.
+  // `frees_space`: a removal, written even when the disk is full (with
+  // the space reserve's blocks).
   absl::StatusOr<uint64_t> WriteLocked(rocksdb::WriteBatch& batch,
                                        absl::string_view what,
-                                       absl::string_view key)
+                                       absl::string_view key,
+                                       bool frees_space = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Resume() after a failed log write; with `wait`, for up to 10 s while
+  // RocksDB is still recovering by itself (it polls for free space).
+  rocksdb::Status ResumeLocked(bool wait)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Returns once every write up to `sequence` is durable, sharing one WAL
   // sync among concurrent callers.
@@ -180,9 +228,23 @@ class SnapshotStore {
   absl::Mutex sync_mu_;
   uint64_t synced_sequence_ ABSL_GUARDED_BY(sync_mu_) = 0;
   bool sync_running_ ABSL_GUARDED_BY(sync_mu_) = false;
-  // Set when a log write or sync failed with an I/O error (disk full):
-  // RocksDB refuses writes until Resume(), which the next write calls.
+  // Set when a log write failed with an I/O error (disk full): RocksDB
+  // refuses writes until Resume(), which the next write calls.
   std::atomic<bool> needs_resume_{false};
+  std::unique_ptr<SpaceReserve> reserve_ ABSL_GUARDED_BY(write_mu_);
+  absl::Status space_reserve_error_ ABSL_GUARDED_BY(write_mu_);
+  absl::Time last_resume_timeout_ ABSL_GUARDED_BY(write_mu_) =
+      absl::InfinitePast();
+  // Read-only: the descriptor holding a shared lock on LOCK (-1: none).
+  int read_only_lock_fd_ = -1;
+  bool read_only_ = false;
+  // Writable: the path it was opened at (see OpenForWriting).
+  std::string path_;
+  std::atomic<bool> reserve_held_{false};
+  // Set, for good, when a sync failed; every later change gets it.
+  absl::Status sync_failure_ ABSL_GUARDED_BY(sync_mu_);
+  std::atomic<bool> sync_failed_{false};
+  std::function<void(const absl::Status&)> on_sync_failure_;
 
   // RocksDB's statistics, set by Open. SyncUpTo adds its WAL syncs' latency
   // (SyncWAL does not time itself); Stats reads them.

@@ -27,6 +27,8 @@ test_packages=(
   containerd runc busybox-static python3 python3-yaml
   # packaging and tools used by tests
   dpkg-dev file util-linux e2fsprogs
+  # systemd-analyze verifies the systemd unit
+  systemd
   # promtool checks the metrics format
   prometheus
   # sanitizer builds and the libFuzzer target

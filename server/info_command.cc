@@ -181,7 +181,11 @@ int RunInfo(const InfoFlags& flags, std::ostream& out) {
         << HumanBytes(db->sst_bytes) << ", write-ahead log "
         << HumanBytes(db->wal_bytes) << ")\n";
   } else {
-    out << "database:    unreadable: " << db.status().message() << "\n";
+    // Typically --address without --root: the daemon answered, but this
+    // is not its root, so the figures above and below do not belong together.
+    out << "database:    unreadable: " << db.status().message()
+        << "; pass the daemon's --root (or its --config)\n";
+    exit_code = 1;
   }
   const int64_t trash = CountEntries(layout.TrashDir());
   if (trash >= 0) {
@@ -196,6 +200,7 @@ int RunInfo(const InfoFlags& flags, std::ostream& out) {
         << " inodes available\n";
   } else {
     out << "filesystem:  cannot stat " << flags.root << "\n";
+    exit_code = 1;
   }
   return exit_code;
 }

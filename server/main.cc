@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -43,6 +44,8 @@ using cpp_overlay::server::Config;
 constexpr char kProgram[] = "containerd-cpp-overlay-grpc";
 // Exit status of configuration and usage errors (runtime failures exit 1).
 constexpr int kUsageError = 2;
+// fsck's 2 means "repaired": a mistyped flag must not read as that.
+constexpr int kFsckUsageError = cpp_overlay::server::kFsckError;
 // How often a metrics address that cannot be listened on is tried again.
 constexpr absl::Duration kMetricsRetry = absl::Seconds(10);
 
@@ -111,7 +114,7 @@ class ConfigFlags {
     {
       auto value = std::make_shared<std::vector<std::string>>();
       CLI::Option* option =
-          app_->add_option("--mount-option", *value,
+          app_->add_option("--mount-option,--mount-options", *value,
                            "option appended to every overlay mount, e.g. "
                            "volatile; repeat for more "
                            "(replaces mount_options of the config file)");
@@ -243,6 +246,9 @@ bool IsLoopback(const std::string& host) {
   return host.rfind("127.", 0) == 0 || host == "::1";
 }
 
+// Set when the metadata store could not sync its log (see Serve).
+std::atomic<bool> metadata_failed{false};
+
 int Serve(const Config& config, const std::string& source) {
   // Block the stop signals in every thread (gRPC's included) and take them
   // synchronously below.
@@ -279,6 +285,13 @@ int Serve(const Config& config, const std::string& source) {
   snapshotter_options.upperdir_label = config.upperdir_label;
   snapshotter_options.reclaim_entries_per_second =
       static_cast<uint64_t>(config.reclaim_entries_per_second);
+  // A failed metadata sync leaves memory ahead of the disk: stop (exit 1,
+  // so systemd or the kubelet restarts us) and recover from the disk.
+  snapshotter_options.on_metadata_sync_failure = [](const absl::Status& s) {
+    spdlog::critical("stopping: {}", std::string(s.message()));
+    metadata_failed.store(true);
+    kill(getpid(), SIGTERM);
+  };
   auto snapshotter =
       cpp_overlay::snapshotter::OverlaySnapshotter::Open(snapshotter_options);
   if (!snapshotter.ok()) {
@@ -325,8 +338,10 @@ int Serve(const Config& config, const std::string& source) {
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  spdlog::info("received {}, stopping (running calls get {})",
-               strsignal(signal_number),
+  spdlog::info("{}, stopping (running calls get {})",
+               metadata_failed.load()
+                   ? std::string("the metadata could not be synced")
+                   : absl::StrCat("received ", strsignal(signal_number)),
                absl::FormatDuration(config.shutdown_grace));
   cpp_overlay::server::NotifyStopping("stopping");
   (*server)->Shutdown(config.shutdown_grace);
@@ -334,7 +349,7 @@ int Serve(const Config& config, const std::string& source) {
   metrics_server.reset();
   snapshotter->reset();  // closes the database cleanly
   spdlog::info("stopped");
-  return 0;
+  return metadata_failed.load() ? 1 : 0;
 }
 
 // Runs `argv` with "serve" in front when it names no subcommand, so the
@@ -385,8 +400,8 @@ int main(int argc, char** argv) {
   CLI::App* health =
       app.add_subcommand("health",
                          "ask a running daemon whether it serves; exit 0 when "
-                         "SERVING, 1 otherwise "
-                         "(for exec probes)");
+                         "SERVING, 1 otherwise, 2 on a bad flag or "
+                         "configuration (for exec probes)");
   ConfigFlags health_config(health);
   health_config.AddString("address", &Config::address, "the daemon's socket");
   cpp_overlay::server::HealthFlags health_flags;
@@ -413,7 +428,8 @@ int main(int argc, char** argv) {
   CLI::App* fsck = app.add_subcommand("fsck",
                                       "check a stopped daemon's root against "
                                       "its metadata; exit 0 clean, 1 findings, "
-                                      "2 repaired, 3 error");
+                                      "2 repaired, 3 error (also a bad flag or "
+                                      "configuration)");
   ConfigFlags fsck_config(fsck);
   fsck_config.AddString("root", &Config::root, "the root to check");
   cpp_overlay::server::FsckFlags fsck_flags;
@@ -433,8 +449,9 @@ int main(int argc, char** argv) {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    return Fail(kUsageError, absl::StrCat(e.what(), "; see ", kProgram,
-                                          " <subcommand> --help"));
+    return Fail(
+        fsck->parsed() ? kFsckUsageError : kUsageError,
+        absl::StrCat(e.what(), "; see ", kProgram, " <subcommand> --help"));
   }
 
   if (version->parsed()) {
@@ -449,7 +466,7 @@ int main(int argc, char** argv) {
   if (fsck->parsed()) flags = &fsck_config;
   absl::StatusOr<Config> config = flags->Resolve();
   if (!config.ok()) {
-    return Fail(kUsageError,
+    return Fail(fsck->parsed() ? kFsckUsageError : kUsageError,
                 absl::StrCat(config.status().message(),
                              "; fix it (see --help and deploy/config.toml)"));
   }

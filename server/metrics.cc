@@ -225,6 +225,10 @@ void Metrics::RenderSnapshotter(std::string& out) {
   Gauge(out, "cpp_overlay_rocksdb_sst_bytes",
         "Size of the metadata database's SST files.",
         static_cast<double>(store.sst_bytes));
+  Gauge(out, "cpp_overlay_space_reserve_held",
+        "1 while the space reserve for metadata writes on a full disk is held; "
+        "0 when the disk was too full (then only Remove is taken).",
+        store.space_reserve_held ? 1 : 0);
 }
 
 std::string Metrics::Render() {

@@ -15,7 +15,8 @@
 //   (removed) stray-directory     <id> that metadata does not know (removed)
 //   unknown-entry       any other name under snapshots/ (removed)
 //   usage-drift         recorded usage of a committed snapshot differs from
-//                       its files (recorded again)
+//                       its files: other inode count, or size off by more
+//                       than 64 KiB and 0.1% (recorded again)
 //   root-permissions    root not a directory of ours with mode 0700
 //                       (chmod 0700 when it is ours; reported otherwise)
 // Removals are what start-up reconciliation (Cleanup) would do; nothing a

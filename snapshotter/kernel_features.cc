@@ -7,8 +7,10 @@
 #include <sys/utsname.h>
 
 #include <fstream>
+#include <optional>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -57,21 +59,42 @@ bool NeedsUserXattr(const std::string& root) {
   return false;
 }
 
-absl::Status CheckDType(const std::string& dir) {
-  std::string probe = absl::StrCat(dir, "/.d_type_probe");
-  if (absl::Status s = fs::RemoveAll(probe); !s.ok()) return s;
-  if (absl::Status s = fs::MakeDir(probe, 0700); !s.ok()) return s;
+namespace {
+
+// The d_type readdir reports for `dir`'s first entry other than . and ..
+// (DT_UNKNOWN when the filesystem does not fill it in); nullopt when `dir`
+// has no such entry.
+absl::StatusOr<std::optional<unsigned char>> FirstEntryType(
+    const std::string& dir) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) return fs::ErrnoStatus(errno, absl::StrCat("open ", dir));
-  bool supported = false;
+  std::optional<unsigned char> type;
   while (struct dirent* entry = readdir(d)) {
-    if (absl::string_view(entry->d_name) == ".d_type_probe") {
-      supported = entry->d_type != DT_UNKNOWN;
-      break;
-    }
+    absl::string_view name(entry->d_name);
+    if (name == "." || name == "..") continue;
+    type = entry->d_type;
+    break;
   }
   closedir(d);
-  fs::RemoveAll(probe).IgnoreError();
+  return type;
+}
+
+}  // namespace
+
+absl::Status CheckDType(const std::string& dir) {
+  // A root in use has entries to look at, so a restart on a full disk needs
+  // no probe directory; only an empty root gets one.
+  absl::StatusOr<std::optional<unsigned char>> type = FirstEntryType(dir);
+  if (!type.ok()) return type.status();
+  if (!type->has_value()) {
+    std::string probe = absl::StrCat(dir, "/.d_type_probe");
+    if (absl::Status s = fs::RemoveAll(probe); !s.ok()) return s;
+    if (absl::Status s = fs::MakeDir(probe, 0700); !s.ok()) return s;
+    type = FirstEntryType(dir);
+    fs::RemoveAll(probe).IgnoreError();
+    if (!type.ok()) return type.status();
+  }
+  const bool supported = type->has_value() && **type != DT_UNKNOWN;
   if (!supported) {
     return absl::FailedPreconditionError(absl::StrCat(
         "filesystem of ", dir,

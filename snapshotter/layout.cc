@@ -27,6 +27,9 @@ Layout::Layout(std::string root) : root_(std::move(root)) {
 std::string Layout::MetadataDir() const { return absl::StrCat(root_, "/metadata"); }
 std::string Layout::SnapshotsDir() const { return absl::StrCat(root_, "/snapshots"); }
 std::string Layout::TrashDir() const { return absl::StrCat(root_, "/trash"); }
+std::string Layout::SpaceReservePath() const {
+  return absl::StrCat(root_, "/space-reserve");
+}
 std::string Layout::SnapshotDir(uint64_t id) const {
   return absl::StrCat(root_, "/snapshots/", id);
 }

@@ -5,6 +5,8 @@
 //   <root>/snapshots/<id>/work  overlay workdir, active snapshots only
 //   <root>/snapshots/new-<id>   a snapshot being made; renamed to <id>
 //   <root>/trash/               removed directories the reclaimer deletes
+//   <root>/space-reserve        blocks kept for the metadata on a full disk
+//                               (metadata/space_reserve.h)
 //
 // Ids are decimal so lowerdir strings stay short and containerd's own
 // long-option compaction (which assumes <root>/snapshots/<id>/fs) works.
@@ -35,6 +37,7 @@ class Layout {
   std::string MetadataDir() const;
   std::string SnapshotsDir() const;
   std::string TrashDir() const;
+  std::string SpaceReservePath() const;
   std::string SnapshotDir(uint64_t id) const;
   std::string FsDir(uint64_t id) const;
   std::string WorkDir(uint64_t id) const;

@@ -2,6 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <limits>
+#include <optional>
+
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "metadata/errors.h"
@@ -35,9 +38,20 @@ absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
     if (fs::Exists(dir)) continue;
     if (absl::Status s = fs::MakeDir(dir, kSnapshotsMode); !s.ok()) return s;
   }
+  metadata::StoreOptions store_options;
+  store_options.on_sync_failure = options.on_metadata_sync_failure;
+  store_options.space_reserve_path = layout.SpaceReservePath();
   absl::StatusOr<std::unique_ptr<metadata::SnapshotStore>> store =
-      metadata::SnapshotStore::Open(layout.MetadataDir());
+      metadata::SnapshotStore::Open(layout.MetadataDir(), store_options);
   if (!store.ok()) return store.status();
+  if (absl::Status reserve = (*store)->SpaceReserveError(); !reserve.ok()) {
+    spdlog::warn("going without a space reserve: {}", reserve.ToString());
+  } else if (!(*store)->HoldsSpaceReserve()) {
+    spdlog::warn(
+        "the disk holding {} is nearly full: no space reserve at {}, so only "
+        "Remove is taken until space is freed",
+        layout.Root(), layout.SpaceReservePath());
+  }
 
   MountOptions mount_options;
   mount_options.index_off = OverlayHasIndexParameter();
@@ -136,6 +150,10 @@ absl::StatusOr<std::vector<Mount>> OverlaySnapshotter::Create(
       store_->Create(kind, key, parent, labels, id);
   if (snapshot.ok()) CrashPoint("create.after_metadata");
   if (!snapshot.ok()) {
+    // A failed sync leaves the record written but maybe not durable: its
+    // directory stays for start-up to keep or collect, as after a crash.
+    absl::StatusOr<metadata::Snapshot> recorded = store_->Get(key);
+    if (recorded.ok() && recorded->id == id) return snapshot.status();
     if (absl::Status s = fs::RemoveAll(layout_.SnapshotDir(id)); !s.ok()) {
       spdlog::warn("remove directory of failed create: {}", s.ToString());
     }
@@ -153,21 +171,39 @@ absl::StatusOr<std::vector<Mount>> OverlaySnapshotter::Mounts(absl::string_view 
   return MountsFor(*snapshot, layout_, mount_options_);
 }
 
+namespace {
+// Ids count up from 1 and are never this large.
+constexpr uint64_t kNoSnapshotId = std::numeric_limits<uint64_t>::max();
+}  // namespace
+
 absl::Status OverlaySnapshotter::Commit(absl::string_view name,
                                         absl::string_view key,
                                         const metadata::Labels& labels) {
-  metadata::Usage usage;
-  absl::StatusOr<metadata::Snapshot> active = store_->Get(key);
-  // Errors (missing key, wrong kind, name taken) come from the store's
-  // checks below, in containerd's order; only measure a plausible commit.
-  if (active.ok() && active->info.kind == Kind::kActive) {
-    absl::StatusOr<metadata::Usage> measured = DiskUsage(layout_.FsDir(active->id));
-    if (!measured.ok()) return measured.status();
-    usage = *measured;
+  // The measuring runs without the store's lock, so the key may be removed
+  // and prepared again meanwhile (containerd never reuses a key, other
+  // clients may): the store then refuses the stale usage and we measure
+  // the new snapshot.
+  constexpr int kAttempts = 3;
+  absl::StatusOr<metadata::Snapshot> committed;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    metadata::Usage usage;
+    // No snapshot has this id: an active one prepared after the Get below
+    // is then measured on the next round, never committed with zero usage.
+    uint64_t measured_id = kNoSnapshotId;
+    absl::StatusOr<metadata::Snapshot> active = store_->Get(key);
+    // Errors (missing key, wrong kind, name taken) come from the store's
+    // checks below, in containerd's order; only measure a plausible commit.
+    if (active.ok() && active->info.kind == Kind::kActive) {
+      absl::StatusOr<metadata::Usage> measured =
+          DiskUsage(layout_.FsDir(active->id));
+      if (!measured.ok()) return measured.status();
+      usage = *measured;
+      measured_id = active->id;
+    }
+    CrashPoint("commit.after_usage");
+    committed = store_->Commit(key, name, labels, usage, measured_id);
+    if (!absl::IsAborted(committed.status())) break;
   }
-  CrashPoint("commit.after_usage");
-  absl::StatusOr<metadata::Snapshot> committed =
-      store_->Commit(key, name, labels, usage);
   if (committed.ok()) CrashPoint("commit.after_metadata");
   return committed.status();
 }
@@ -236,7 +272,7 @@ absl::Status OverlaySnapshotter::Cleanup() {
     absl::MutexLock lock(&in_flight_mu_);
     in_flight = in_flight_;
   }
-  absl::StatusOr<absl::flat_hash_set<uint64_t>> known = store_->Ids();
+  absl::StatusOr<absl::flat_hash_set<uint64_t>> known = store_->DurableIds();
   if (!known.ok()) return known.status();
   CrashPoint("cleanup.after_list");
 

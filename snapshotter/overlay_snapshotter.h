@@ -18,11 +18,13 @@
 #ifndef CPP_OVERLAY_SNAPSHOTTER_OVERLAY_SNAPSHOTTER_H_
 #define CPP_OVERLAY_SNAPSHOTTER_OVERLAY_SNAPSHOTTER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "metadata/snapshot_store.h"
@@ -56,6 +58,10 @@ class OverlaySnapshotter : public Snapshotter {
     // Pace of background deletion, in unlinked entries per second; 0 means
     // as fast as idle I/O priority allows.
     uint64_t reclaim_entries_per_second = 0;
+    // Called once when the metadata's write-ahead log could not be synced;
+    // every later change then fails (metadata::StoreOptions). The daemon
+    // stops, so that a restart recovers from what is on disk.
+    std::function<void(const absl::Status&)> on_metadata_sync_failure;
   };
 
   // Creates the root (mode 0700) and its layout if needed, opens the

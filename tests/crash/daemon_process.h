@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,9 +82,15 @@ class DaemonProcess {
     std::vector<std::string> environment = ChildEnvironment(env);
     std::vector<char*> argv = Pointers(args);
     std::vector<char*> envp = Pointers(environment);
+    const pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) return absl::InternalError("fork failed");
     if (pid == 0) {
+      // A test that crashes or is killed (ctest's timeout) must not leave
+      // its daemon running. Tests start daemons from their main thread,
+      // whose exit is what PR_SET_PDEATHSIG watches.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(127);
       int fd = open(log_path_.c_str(),
                     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       if (fd >= 0) {

@@ -119,6 +119,22 @@ class DiskFullTest : public ::testing::Test {
     if (HasFailure()) std::cerr << "daemon log:\n" << daemon_->Log();
   }
 
+  uint64_t FreeBytes() {
+    struct statvfs vfs {};
+    EXPECT_EQ(statvfs(fs_.mount_point().c_str(), &vfs), 0);
+    return static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  }
+
+  // Metadata writes until one is refused for lack of space.
+  grpc::Status UpdateUntilRefused() {
+    grpc::Status s;
+    for (int i = 0; i < 5000 && s.ok(); ++i) {
+      s = client_->Update(
+          "base", {{"pad" + std::to_string(i % 50), std::string(4000, 'p')}});
+    }
+    return s;
+  }
+
   std::vector<std::string> Names() {
     std::vector<SnapshotsClient::Info> infos;
     EXPECT_TRUE(client_->List(&infos).ok());
@@ -174,10 +190,9 @@ TEST_F(DiskFullTest, FailsClearlyStaysUpAndRecoversWhenSpaceIsFreed) {
     EXPECT_EQ(metadata_error.error_code(), grpc::StatusCode::UNAVAILABLE)
         << metadata_error.error_message();
   }
-  // The disk was full all along: the writes above did not find free space.
-  struct statvfs vfs {};
-  ASSERT_EQ(statvfs(fs_.mount_point().c_str(), &vfs), 0);
-  EXPECT_LT(vfs.f_bavail * vfs.f_frsize, 1u << 20) << "the disk is not full";
+  // The disk was full all along: the writes above found no free space but
+  // the space reserve's 4 MiB, which a failed metadata write gives back.
+  EXPECT_LT(FreeBytes(), 5u << 20) << "the disk is not full";
   // Still serving, and what was there is still there.
   SnapshotsClient::Info info;
   ASSERT_TRUE(client_->Stat("base", &info).ok());
@@ -207,6 +222,76 @@ TEST_F(DiskFullTest, FailsClearlyStaysUpAndRecoversWhenSpaceIsFreed) {
   EXPECT_EQ(after, before);
 
   // Consistent on disk: nothing for fsck after a clean stop.
+  client_.reset();
+  ASSERT_EQ(daemon_->Terminate(), 0);
+  absl::StatusOr<std::vector<metadata::Finding>> findings = FsckFindings(root_);
+  ASSERT_TRUE(findings.ok()) << findings.status();
+  EXPECT_TRUE(findings->empty()) << FindingsString(*findings);
+}
+
+// The space reserve (metadata/space_reserve.h): with the disk full and the
+// metadata out of space too, only removals are taken, a Remove succeeds and
+// frees the space, and a daemon restarted on a full disk starts and removes.
+// (Without the reserve the Remove failed and the restart exited 1, so
+// containerd's garbage collector could never free the disk.)
+TEST_F(DiskFullTest, RemoveAndRestartWorkOnAFullDisk) {
+  ASSERT_TRUE(client_->Prepare("base-a", "").ok());
+  ASSERT_TRUE(client_->Commit("base", "base-a").ok());
+  std::string big_fs;
+  ASSERT_TRUE(client_->Prepare("big", "base", {}, &big_fs).ok());
+  WriteFile(big_fs + "/data", std::string(12 << 20, 'b'));
+  sync();
+  struct stat st;
+  ASSERT_EQ(stat((root_ + "/space-reserve").c_str(), &st), 0)
+      << "no space reserve";
+  EXPECT_EQ(st.st_blocks * 512, 4 << 20);
+
+  const std::string filler = fs_.mount_point() + "/filler";
+  ASSERT_NO_FATAL_FAILURE(Fill(filler));
+  grpc::Status refused = UpdateUntilRefused();
+  ASSERT_FALSE(refused.ok()) << "the metadata never ran out of space";
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << refused.error_message();
+  // The reserve is given back, and kept for removals.
+  EXPECT_NE(stat((root_ + "/space-reserve").c_str(), &st), 0);
+  grpc::Status update = client_->Update("base", {{"x", "y"}});
+  EXPECT_EQ(update.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(update.error_message(), HasSubstr("only removals"));
+
+  grpc::Status removed = client_->Remove("big");
+  ASSERT_TRUE(removed.ok())
+      << removed.error_code() << " " << removed.error_message();
+  // The reclaimer deletes it in the background.
+  const absl::Time start = absl::Now();
+  while (FreeBytes() < (12u << 20) && absl::Now() - start < absl::Seconds(30)) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_GE(FreeBytes(), 12u << 20)
+      << "the removed snapshot's space was not freed";
+  // With space back the reserve is made again and every write works.
+  grpc::Status s = client_->Update("base", {{"x", "y"}});
+  EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  EXPECT_EQ(stat((root_ + "/space-reserve").c_str(), &st), 0)
+      << "the reserve was not made again";
+
+  // Stopped, the disk filled to the last block, started again: it serves,
+  // and a Remove still goes through.
+  ASSERT_TRUE(client_->Prepare("doomed", "base").ok());
+  client_.reset();
+  ASSERT_EQ(daemon_->Terminate(), 0) << daemon_->Log();
+  ASSERT_NO_FATAL_FAILURE(Fill(filler + "2"));
+  ASSERT_TRUE(daemon_->Start().ok());
+  absl::Status ready = daemon_->WaitReady();
+  ASSERT_TRUE(ready.ok()) << ready << "\n" << daemon_->Log();
+  client_ = std::make_unique<SnapshotsClient>(daemon_->NewStub());
+  EXPECT_TRUE(client_->Stat("base").ok());
+  removed = client_->Remove("doomed");
+  EXPECT_TRUE(removed.ok())
+      << removed.error_code() << " " << removed.error_message();
+
+  // Consistent after all that.
+  ASSERT_EQ(unlink(filler.c_str()), 0);
+  ASSERT_EQ(unlink((filler + "2").c_str()), 0);
   client_.reset();
   ASSERT_EQ(daemon_->Terminate(), 0);
   absl::StatusOr<std::vector<metadata::Finding>> findings = FsckFindings(root_);

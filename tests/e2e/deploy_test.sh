@@ -81,7 +81,7 @@ if command -v systemd-analyze >/dev/null; then
   check "systemd-analyze verify accepts the unit (ExecStart: ${DAEMON:-/bin/true})" \
     systemd-analyze verify "$TMP/unit/$UNIT"
 else
-  echo "SKIP: systemd-analyze verify (systemd-analyze not installed)"
+  fail "systemd-analyze is installed (package systemd, in scripts/setup.sh) to verify the unit"
 fi
 
 # ---- Packaging.
@@ -131,7 +131,9 @@ if [ -n "$DEB" ]; then
   check ".deb: the Kubernetes manifests and README are included" \
     test -f "$R/usr/share/doc/cpp-overlay/examples/kubernetes/daemonset.yaml" \
     -a -f "$R/usr/share/doc/cpp-overlay/examples/kubernetes/runtimeclass.yaml" \
-    -a -f "$R/usr/share/doc/cpp-overlay/README.md"
+    -a -f "$R/usr/share/doc/cpp-overlay/README.md" -a -f "$R/usr/share/doc/cpp-overlay/README.deploy.md"
+  check ".deb: its README.md is the project's README (deploy/README.md points to it)" \
+    cmp "$DEPLOY/../README.md" "$R/usr/share/doc/cpp-overlay/README.md"
   check ".deb: maintainer scripts postinst, prerm, postrm are executable" \
     test -x "$TMP/control/postinst" -a -x "$TMP/control/prerm" -a -x "$TMP/control/postrm"
   if command -v systemd-analyze >/dev/null; then

@@ -168,6 +168,10 @@ ERR_LINE=""
 # run creates /run/containerd, cleanup removes what is left of it once empty.
 RUN_CONTAINERD_EXISTED=0
 [ -e /run/containerd ] && RUN_CONTAINERD_EXISTED=1
+# The shim sockets there before this run; cleanup removes the dead ones it
+# added (a SIGKILLed shim leaves its socket behind).
+SHIM_SOCKETS_BEFORE=$(ls -A /run/containerd/s 2>/dev/null || true)
+SHIM_SOCKETS_LISTED=1
 
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 PYTHON=python3
@@ -231,6 +235,18 @@ cleanup() {
       rm -rf --one-file-system "$TMP"
     fi
   fi
+  for sock in /run/containerd/s/*; do
+    [ "${SHIM_SOCKETS_LISTED:-0}" = 1 ] && [ -S "$sock" ] || continue
+    grep -qxF "$(basename "$sock")" <<<"$SHIM_SOCKETS_BEFORE" && continue
+    # Added by this run; removed only when nothing listens on it any more.
+    python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+except ConnectionRefusedError:
+    sys.exit(0)
+sys.exit(1)' "$sock" 2>/dev/null && rm -f "$sock"
+  done
   if [ "$RUN_CONTAINERD_EXISTED" = 0 ]; then
     rmdir /run/containerd/s /run/containerd/fifo /run/containerd 2>/dev/null
   fi

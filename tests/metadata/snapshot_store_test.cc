@@ -136,6 +136,40 @@ TEST_F(SnapshotStoreTest, CommitOfMissingKeyIsNotFound) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
+// containerd's overlay Commit looks the key up before CommitActive checks
+// the name: a missing key is NotFound even when the name is taken or empty.
+TEST_F(SnapshotStoreTest, CommitChecksTheKeyBeforeTheName) {
+  Layer("name");
+  EXPECT_THAT(store_->Commit("missing", "name", {}, {}),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store_->Commit("missing", "", {}, {}),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK(Create(Kind::kActive, "k"));
+  EXPECT_THAT(store_->Commit("k", "", {}, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// A usage measured on a snapshot that was then removed and prepared again
+// under the same key must not be stored with the new one.
+TEST_F(SnapshotStoreTest, CommitRefusesAUsageMeasuredOnAnEarlierSnapshot) {
+  absl::StatusOr<Snapshot> first = Create(Kind::kActive, "k");
+  ASSERT_OK(first);
+  ASSERT_OK(store_->Remove("k"));
+  absl::StatusOr<Snapshot> second = Create(Kind::kActive, "k");
+  ASSERT_OK(second);
+  ASSERT_NE(first->id, second->id);
+  EXPECT_THAT(store_->Commit("k", "c", {}, Usage{1 << 20, 500}, first->id),
+              StatusIs(absl::StatusCode::kAborted));
+  absl::StatusOr<Snapshot> still = store_->Get("k");
+  ASSERT_OK(still);
+  EXPECT_EQ(still->info.kind, Kind::kActive);
+  EXPECT_THAT(store_->Get("c"), StatusIs(absl::StatusCode::kNotFound));
+  absl::StatusOr<Snapshot> committed =
+      store_->Commit("k", "c", {}, Usage{4096, 1}, second->id);
+  ASSERT_OK(committed);
+  EXPECT_EQ(committed->usage.size, 4096);
+}
+
 TEST_F(SnapshotStoreTest, CommitOfViewOrCommittedIsFailedPrecondition) {
   ASSERT_OK(Create(Kind::kView, "view"));
   Layer("layer");
@@ -169,7 +203,7 @@ TEST_F(SnapshotStoreTest, RemoveReturnsTheRemovedId) {
   auto removed = store_->Remove("k");
   ASSERT_OK(removed);
   EXPECT_EQ(removed->id, created->id);
-  auto ids = store_->Ids();
+  auto ids = store_->DurableIds();
   ASSERT_OK(ids);
   EXPECT_THAT(*ids, IsEmpty());
 }

@@ -41,18 +41,16 @@ command -v promtool >/dev/null || {
 }
 
 # --- help and version -------------------------------------------------------
-for sub in serve health info version; do
+for sub in serve health info fsck version; do
   check "$sub --help exits 0" "$BIN" "$sub" --help >"$TMP/help.txt"
 done
 "$BIN" --help >"$TMP/help.txt"
-check "top-level help lists the subcommands" \
-  grep -q "serve" "$TMP/help.txt"
-for sub in health info version; do
+for sub in serve health info fsck version; do
   check "top-level help lists $sub" grep -qE "^  $sub " "$TMP/help.txt"
 done
 "$BIN" serve --help >"$TMP/serve-help.txt"
 for flag in --config --address --root --log-level --log-format --socket-group --socket-mode \
-  --metrics-address --mount-option --upperdir-label --reclaim-entries-per-second \
+  --metrics-address --mount-option --mount-options --upperdir-label --reclaim-entries-per-second \
   --health-probe-interval --shutdown-grace; do
   check "serve --help documents $flag" grep -q -- "$flag" "$TMP/serve-help.txt"
 done
@@ -129,6 +127,25 @@ check "the text log has start, config, serving and stop lines" bash -c "
   grep -q 'serving on $TMP/plain.sock' '$TMP/plain.log' &&
   grep -q 'stopped' '$TMP/plain.log'"
 
+# --- fsck's exit codes, on the stopped daemon's root ------------------------
+fsck_rc() {  # expected-rc fsck-args...: runs fsck, output to $TMP/fsck.txt
+  local want=$1 rc=0
+  shift
+  "$BIN" fsck "$@" >"$TMP/fsck.txt" 2>&1 || rc=$?
+  [[ $rc -eq $want ]] || { echo "fsck $*: exit $rc, want $want"; cat "$TMP/fsck.txt"; return 1; }
+}
+check "fsck of the clean stopped root exits 0" fsck_rc 0 --root "$TMP/plain-root"
+mkdir "$TMP/plain-root/snapshots/987654"
+check "fsck reports a stray directory and exits 1" \
+  bash -c "$(declare -f fsck_rc); BIN='$BIN' TMP='$TMP' fsck_rc 1 --root '$TMP/plain-root' &&
+    grep -q 'stray-directory' '$TMP/fsck.txt'"
+check "fsck --repair removes it and exits 2" fsck_rc 2 --root "$TMP/plain-root" --repair
+check "fsck after the repair exits 0" fsck_rc 0 --root "$TMP/plain-root"
+check "fsck with an unknown flag exits 3, never 2 (repaired)" fsck_rc 3 --root "$TMP/plain-root" --bogus
+check "fsck with a relative root exits 3" fsck_rc 3 --root relative/root
+check "health with an unknown flag exits 2" bash -c "'$BIN' health --bogus >/dev/null 2>&1; [[ \$? == 2 ]]"
+check "info with a bad --timeout exits 2" bash -c "'$BIN' info --timeout soon >/dev/null 2>&1; [[ \$? == 2 ]]"
+
 # --- config file + flags, JSON logs, sd_notify, metrics ---------------------
 getent group daemon >/dev/null || groupadd --system daemon
 cat >"$TMP/config.toml" <<EOF
@@ -168,8 +185,12 @@ check "socket mode comes from the file (0600)" bash -c "[[ \$(stat -c %a '$TMP/d
 check "socket group comes from the file (daemon)" bash -c "[[ \$(stat -c %G '$TMP/d.sock') == daemon ]]"
 check "health of the snapshots service exits 0" \
   "$BIN" health --address "$TMP/d.sock" --service containerd.services.snapshots.v1.Snapshots
-check "health reads the address from --config (file's address: nothing there, exit 1)" \
-  bash -c "! '$BIN' health --config '$TMP/config.toml' --timeout 1s >/dev/null"
+printf 'address = "%s"\n' "$TMP/d.sock" >"$TMP/health-config.toml"
+check "health reads the address from --config (the live daemon's: exit 0)" \
+  "$BIN" health --config "$TMP/health-config.toml" --timeout 5s
+check "health reads the address from --config (the file's unused one: exit 1, named)" \
+  bash -c "'$BIN' health --config '$TMP/config.toml' --timeout 1s >'$TMP/health.out' 2>&1; \
+    [[ \$? == 1 ]] && grep -qF '$TMP/never-used.sock' '$TMP/health.out'"
 
 URL=$(python3 -c '
 import json, sys
@@ -199,6 +220,9 @@ after=$(list_ok "$TMP/scrape2.txt")
 check "List's OK counter moved with info's List call ($before -> $after)" \
   bash -c "[[ -n '$before' && -n '$after' ]] && (( $after == $before + 1 ))"
 check "process metrics are exported" grep -q '^process_open_fds ' "$TMP/scrape2.txt"
+check "info with the daemon's address but another root exits 1 and says to pass --root" \
+  bash -c "'$BIN' info --address '$TMP/d.sock' --root '$TMP/not-the-root' >'$TMP/info-other.txt' 2>&1;
+    [[ \$? == 1 ]] && grep -q 'pass the daemon.s --root' '$TMP/info-other.txt'"
 
 check "the configured daemon stops cleanly on SIGTERM" stop_daemon
 for _ in $(seq 50); do grep -q "STOPPING=1" "$TMP/notify.txt" && break; sleep 0.1; done

@@ -241,6 +241,7 @@ TEST_F(MetricsScrapeTest, ScrapePassesPromtoolAndCountersMoveAfterRpcs) {
   EXPECT_GT(a["cpp_overlay_rocksdb_wal_sync_seconds_count"], 0);
   EXPECT_EQ(a.count("cpp_overlay_rocksdb_stall_seconds_total"), 1u);
   EXPECT_EQ(a.count("cpp_overlay_reclaim_backlog_directories"), 1u);
+  EXPECT_EQ(a["cpp_overlay_space_reserve_held"], 1);  // plenty of space here
   EXPECT_EQ(a.count("cpp_overlay_reclaim_backlog_bytes"), 1u);
   EXPECT_GT(a["process_open_fds"], 0);
 }
