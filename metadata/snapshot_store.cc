@@ -287,12 +287,11 @@ absl::StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(
       return next_id.status();
     }
     std::unique_ptr<SnapshotStore> store(
-        new SnapshotStore(std::move(env), std::move(db), *next_id));
+        new SnapshotStore(std::move(env), std::move(db), *next_id,
+                          std::make_unique<SpaceReserve>("")));
     store->read_only_lock_fd_ = *lock_fd;
     store->read_only_ = true;
     store->statistics_ = options.statistics;
-    absl::MutexLock lock(&store->write_mu_);
-    store->reserve_ = std::make_unique<SpaceReserve>("");
     return store;
   }
   auto reserve =
@@ -321,30 +320,27 @@ absl::StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(
   if (absl::Status built = EnsureLabelIndex(*db); !built.ok()) return built;
   absl::StatusOr<uint64_t> next_id = RecoverNextId(*db);
   if (!next_id.ok()) return next_id.status();
-  std::unique_ptr<SnapshotStore> store(
-      new SnapshotStore(std::move(env), std::move(db), *next_id));
+  std::unique_ptr<SnapshotStore> store(new SnapshotStore(
+      std::move(env), std::move(db), *next_id, std::move(reserve)));
   store->statistics_ = options.statistics;
   store->on_sync_failure_ = std::move(store_options.on_sync_failure);
   store->path_ = path;
   OpenForWriting().insert(path);
   {
-    absl::MutexLock lock(&store->write_mu_);
     // Too little space to make it is not an error: writes then wait for it.
-    absl::StatusOr<bool> held = reserve->Ensure();
-    store->reserve_held_ = held.ok() && *held;
-    if (!held.ok()) {
-      // Not a full disk: go without a reserve rather than refuse writes.
-      store->space_reserve_error_ = held.status();
-      reserve = std::make_unique<SpaceReserve>("");
-    }
-    store->reserve_ = std::move(reserve);
+    absl::MutexLock lock(&store->write_mu_);
+    store->ShortOfSpaceLocked();
   }
   return store;
 }
 
 SnapshotStore::SnapshotStore(std::unique_ptr<rocksdb::Env> env,
-                             std::unique_ptr<rocksdb::DB> db, uint64_t next_id)
-    : env_(std::move(env)), db_(std::move(db)), next_id_(next_id) {}
+                             std::unique_ptr<rocksdb::DB> db, uint64_t next_id,
+                             std::unique_ptr<SpaceReserve> reserve)
+    : env_(std::move(env)),
+      db_(std::move(db)),
+      next_id_(next_id),
+      reserve_(std::move(reserve)) {}
 
 SnapshotStore::~SnapshotStore() {
   if (db_) {
@@ -547,7 +543,17 @@ absl::StatusOr<Snapshot> SnapshotStore::Update(
   return snapshot;
 }
 
-bool SnapshotStore::HoldsSpaceReserve() const { return reserve_held_.load(); }
+bool SnapshotStore::HoldsSpaceReserve() const { return reserve_->held(); }
+
+bool SnapshotStore::ShortOfSpaceLocked() {
+  if (reserve_->path().empty()) return false;
+  absl::StatusOr<bool> made = reserve_->Ensure();
+  if (made.ok()) return !*made;
+  // Not a full disk: go without a reserve rather than refuse writes.
+  space_reserve_error_ = made.status();
+  reserve_->Disable();
+  return false;
+}
 
 absl::Status SnapshotStore::SpaceReserveError() {
   absl::MutexLock lock(&write_mu_);
@@ -578,23 +584,15 @@ absl::StatusOr<uint64_t> SnapshotStore::WriteLocked(rocksdb::WriteBatch& batch,
     absl::MutexLock lock(&sync_mu_);
     return sync_failure_;
   }
-  if (!reserve_->held() && !reserve_->path().empty()) {
-    // Short of space: the reserve's blocks are kept for removals until
-    // there is room for the reserve again.
-    absl::StatusOr<bool> made = reserve_->Ensure();
-    reserve_held_ = made.ok() && *made;
-    if (!made.ok()) {
-      // Not a full disk: go without a reserve rather than refuse writes.
-      space_reserve_error_ = made.status();
-      reserve_ = std::make_unique<SpaceReserve>("");
-    } else if (!*made && !frees_space) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(what, " snapshot ", QuoteKey(key),
-                       ": No space left on device for the metadata (less than ",
-                       2 * reserve_->bytes() >> 20,
-                       " MiB free next to it); only removals "
-                       "are taken until space is freed"));
-    }
+  // Short of space: the reserve's blocks are kept for removals until there
+  // is room for the reserve again (which any write, removals too, remakes).
+  if (!reserve_->held() && ShortOfSpaceLocked() && !frees_space) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(what, " snapshot ", QuoteKey(key),
+                     ": No space left on device for the metadata (less than ",
+                     2 * reserve_->bytes() >> 20,
+                     " MiB free next to it); only removals "
+                     "are taken until space is freed"));
   }
   if (needs_resume_.load()) {
     // A failed log write (disk full) stops RocksDB's writes until resumed;
@@ -612,7 +610,6 @@ absl::StatusOr<uint64_t> SnapshotStore::WriteLocked(rocksdb::WriteBatch& batch,
   if (IsOutOfSpace(s) && reserve_->Release()) {
     // Out of space: the reserve's blocks go back to the filesystem for the
     // metadata; a removal is written with them at once.
-    reserve_held_ = false;
     needs_resume_ = true;
     if (frees_space && ResumeLocked(/*wait=*/true).ok()) {
       s = db_->Write(UnsyncedWrite(), &batch);
@@ -826,7 +823,7 @@ absl::StatusOr<StoreStats> SnapshotStore::Stats() const {
   if (db_->GetIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &sst_bytes)) {
     stats.sst_bytes = sst_bytes;
   }
-  stats.space_reserve_held = reserve_held_.load();
+  stats.space_reserve_held = reserve_->held();
   return stats;
 }
 

@@ -181,7 +181,8 @@ class SnapshotStore {
 
  private:
   SnapshotStore(std::unique_ptr<rocksdb::Env> env,
-                std::unique_ptr<rocksdb::DB> db, uint64_t next_id);
+                std::unique_ptr<rocksdb::DB> db, uint64_t next_id,
+                std::unique_ptr<SpaceReserve> reserve);
 
   // The record of `key` as RocksDB has it now; no lock of ours. Writers call
   // it under write_mu_, so what they read cannot change before their write.
@@ -209,6 +210,11 @@ class SnapshotStore {
                                        absl::string_view key,
                                        bool frees_space = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Makes the space reserve if it is missing and there is room. True when
+  // it is wanted but there is too little space for it (only removals are
+  // then written); an error other than space disables it, and is kept for
+  // SpaceReserveError.
+  bool ShortOfSpaceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Resume() after a failed log write; with `wait`, for up to 10 s while
   // RocksDB is still recovering by itself (it polls for free space).
   rocksdb::Status ResumeLocked(bool wait)
@@ -231,7 +237,9 @@ class SnapshotStore {
   // Set when a log write failed with an I/O error (disk full): RocksDB
   // refuses writes until Resume(), which the next write calls.
   std::atomic<bool> needs_resume_{false};
-  std::unique_ptr<SpaceReserve> reserve_ ABSL_GUARDED_BY(write_mu_);
+  // Set at construction; changed (Ensure, Release, Disable) only under
+  // write_mu_, while held() may be read from anywhere.
+  const std::unique_ptr<SpaceReserve> reserve_;
   absl::Status space_reserve_error_ ABSL_GUARDED_BY(write_mu_);
   absl::Time last_resume_timeout_ ABSL_GUARDED_BY(write_mu_) =
       absl::InfinitePast();
@@ -240,7 +248,6 @@ class SnapshotStore {
   bool read_only_ = false;
   // Writable: the path it was opened at (see OpenForWriting).
   std::string path_;
-  std::atomic<bool> reserve_held_{false};
   // Set, for good, when a sync failed; every later change gets it.
   absl::Status sync_failure_ ABSL_GUARDED_BY(sync_mu_);
   std::atomic<bool> sync_failed_{false};

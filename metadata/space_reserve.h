@@ -11,6 +11,7 @@
 #ifndef CPP_OVERLAY_METADATA_SPACE_RESERVE_H_
 #define CPP_OVERLAY_METADATA_SPACE_RESERVE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -40,15 +41,20 @@ class SpaceReserve {
   // Deletes the file. True when it was there, i.e. space was freed.
   bool Release();
 
-  // Whether the file is there (as of the last Ensure or Release).
-  bool held() const { return held_; }
+  // Stops keeping a reserve (after Ensure failed for another reason than
+  // space): every call is then a no-op, as without a path.
+  void Disable() { path_.clear(); }
+
+  // Whether the file is there (as of the last Ensure or Release). Safe to
+  // read from any thread; the other calls must not run concurrently.
+  bool held() const { return held_.load(); }
   uint64_t bytes() const { return bytes_; }
   const std::string& path() const { return path_; }
 
  private:
   std::string path_;
   uint64_t bytes_ = 0;
-  bool held_ = false;
+  std::atomic<bool> held_{false};
 };
 
 }  // namespace cpp_overlay::metadata

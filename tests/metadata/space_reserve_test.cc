@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <memory>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -40,25 +41,29 @@ TEST(SpaceReserveTest, EnsureMakesAFileOfAllocatedBlocksAndReleaseDeletesIt) {
   EXPECT_FALSE(reserve.Release());  // nothing left to free
 }
 
+// A store in `dir`/db asked to keep its reserve at `dir`/`reserve`.
+absl::StatusOr<std::unique_ptr<SnapshotStore>> OpenWithReserve(
+    const testing::TempDir& dir, const std::string& reserve) {
+  StoreOptions options;
+  options.space_reserve_path = dir.path() + "/" + reserve;
+  return SnapshotStore::Open(dir.path() + "/db", options);
+}
+
 TEST(SpaceReserveTest, TheStoreHoldsOneWhenAskedTo) {
   testing::TempDir dir;
-  StoreOptions options;
-  options.space_reserve_path = dir.path() + "/space-reserve";
-  auto store = SnapshotStore::Open(dir.path() + "/db", options);
+  auto store = OpenWithReserve(dir, "space-reserve");
   ASSERT_OK(store);
   EXPECT_TRUE((*store)->HoldsSpaceReserve());
   EXPECT_OK((*store)->SpaceReserveError());
   struct stat st;
-  EXPECT_EQ(stat(options.space_reserve_path.c_str(), &st), 0);
+  EXPECT_EQ(stat((dir.path() + "/space-reserve").c_str(), &st), 0);
 }
 
 // A reserve that cannot be made for another reason than space is not a
 // full disk: the store says why and takes writes without one.
 TEST(SpaceReserveTest, AReserveThatCannotBeMadeDoesNotRefuseWrites) {
   testing::TempDir dir;
-  StoreOptions options;
-  options.space_reserve_path = dir.path() + "/no-such-dir/space-reserve";
-  auto store = SnapshotStore::Open(dir.path() + "/db", options);
+  auto store = OpenWithReserve(dir, "no-such-dir/space-reserve");
   ASSERT_OK(store);
   EXPECT_FALSE((*store)->HoldsSpaceReserve());
   EXPECT_FALSE((*store)->SpaceReserveError().ok());
