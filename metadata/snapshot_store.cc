@@ -403,7 +403,10 @@ absl::StatusOr<Snapshot> SnapshotStore::Create(Kind kind, absl::string_view key,
   if (kind != Kind::kActive && kind != Kind::kView) {
     return InvalidRequest("only active and view snapshots can be created");
   }
-  if (absl::Status s = ValidateLabels(labels); !s.ok()) return s;
+  // Checked as stored: a label with an empty value is dropped, whatever
+  // its key (as containerd does).
+  Labels kept = WithoutEmptyValues(labels);
+  if (absl::Status s = ValidateLabels(kept); !s.ok()) return s;
 
   Snapshot snapshot;
   uint64_t sequence;
@@ -416,7 +419,7 @@ absl::StatusOr<Snapshot> SnapshotStore::Create(Kind kind, absl::string_view key,
     snapshot.info.name = std::string(key);
     snapshot.info.parent = std::string(parent);
     snapshot.info.kind = kind;
-    snapshot.info.labels = WithoutEmptyValues(labels);
+    snapshot.info.labels = std::move(kept);
     snapshot.info.created = snapshot.info.updated = absl::Now();
 
     rocksdb::WriteBatch batch;
@@ -455,7 +458,8 @@ absl::StatusOr<Snapshot> SnapshotStore::Commit(
     if (!active.ok()) return active.status();
     if (name.empty())
       return InvalidRequest("committed snapshot name must not be empty");
-    if (absl::Status s = ValidateLabels(labels); !s.ok()) return s;
+    Labels kept = WithoutEmptyValues(labels);
+    if (absl::Status s = ValidateLabels(kept); !s.ok()) return s;
     absl::StatusOr<Snapshot> taken = Read(name);
     if (taken.ok()) return SnapshotExists(name);
     if (!absl::IsNotFound(taken.status())) return taken.status();
@@ -473,7 +477,7 @@ absl::StatusOr<Snapshot> SnapshotStore::Commit(
     committed = *std::move(active);
     committed.info.name = std::string(name);
     committed.info.kind = Kind::kCommitted;
-    committed.info.labels = WithoutEmptyValues(labels);
+    committed.info.labels = std::move(kept);
     committed.info.created = committed.info.updated = absl::Now();
     committed.usage = usage;
 

@@ -26,7 +26,7 @@ test_packages=(
   # end-to-end: a real containerd, runc and a static busybox for images
   containerd runc busybox-static python3 python3-yaml
   # packaging and tools used by tests
-  dpkg-dev file util-linux e2fsprogs
+  dpkg-dev file util-linux e2fsprogs xfsprogs
   # systemd-analyze verifies the systemd unit
   systemd
   # promtool checks the metrics format

@@ -114,6 +114,19 @@ absl::Status SyncDir(const std::string& path) {
   return absl::OkStatus();
 }
 
+absl::Status SyncFilesystemMetadata(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", dir));
+  absl::Status status;
+  if (futimens(fd, nullptr) != 0) {
+    status = ErrnoStatus(errno, absl::StrCat("set times of ", dir));
+  } else if (fsync(fd) != 0) {
+    status = ErrnoStatus(errno, absl::StrCat("fsync ", dir));
+  }
+  close(fd);
+  return status;
+}
+
 absl::Status RemoveAll(const std::string& path) {
   return RemoveAll(path, nullptr);
 }

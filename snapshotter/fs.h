@@ -27,6 +27,12 @@ absl::Status Chmod(const std::string& path, mode_t mode);
 absl::Status Rename(const std::string& from, const std::string& to);
 // fsync of a directory, so renames inside it are durable.
 absl::Status SyncDir(const std::string& path);
+// Makes the directory entries and inodes changed so far on `dir`'s
+// filesystem durable, not only `dir`'s own: ext4's and xfs's journals are
+// one sequence, and an fsync commits it up to the inode's latest change, so
+// `dir`'s times are set first to make that change now. File contents are
+// not synced.
+absl::Status SyncFilesystemMetadata(const std::string& dir);
 // Removes `path` and everything below it, never following symlinks.
 // OK when it does not exist.
 absl::Status RemoveAll(const std::string& path);

@@ -194,11 +194,19 @@ absl::Status OverlaySnapshotter::Commit(absl::string_view name,
     // Errors (missing key, wrong kind, name taken) come from the store's
     // checks below, in containerd's order; only measure a plausible commit.
     if (active.ok() && active->info.kind == Kind::kActive) {
-      absl::StatusOr<metadata::Usage> measured =
-          DiskUsage(layout_.FsDir(active->id));
+      absl::StatusOr<metadata::Usage> measured = MeasureActive(key, active->id);
       if (!measured.ok()) return measured.status();
       usage = *measured;
       measured_id = active->id;
+      // The layer's directories and file entries must survive a power cut
+      // once its committed record does: the metadata's log syncs do not
+      // commit the filesystem's journal (metadata/preallocated_wal.h), so
+      // this does. (containerd gets it from bbolt's syncs, which do.)
+      if (absl::Status s =
+              fs::SyncFilesystemMetadata(layout_.SnapshotDir(active->id));
+          !s.ok()) {
+        return s;
+      }
     }
     CrashPoint("commit.after_usage");
     committed = store_->Commit(key, name, labels, usage, measured_id);
@@ -242,10 +250,24 @@ absl::StatusOr<metadata::Info> OverlaySnapshotter::Update(
 absl::StatusOr<metadata::Usage> OverlaySnapshotter::Usage(absl::string_view key) {
   absl::StatusOr<metadata::Snapshot> snapshot = store_->Get(key);
   if (!snapshot.ok()) return snapshot.status();
-  if (snapshot->info.kind == Kind::kActive) {
-    return DiskUsage(layout_.FsDir(snapshot->id));
-  }
+  if (snapshot->info.kind == Kind::kActive)
+    return MeasureActive(key, snapshot->id);
   return snapshot->usage;
+}
+
+absl::StatusOr<metadata::Usage> OverlaySnapshotter::MeasureActive(
+    absl::string_view key, uint64_t id) {
+  const std::string fs_dir = layout_.FsDir(id);
+  absl::StatusOr<metadata::Usage> usage = DiskUsage(fs_dir);
+  if (!absl::IsNotFound(usage.status()) || fs::Exists(fs_dir)) return usage;
+  absl::StatusOr<metadata::Snapshot> now = store_->Get(key);
+  if (!now.ok() || now->id != id) return usage.status();
+  return absl::InternalError(absl::StrCat(
+      "the directory of snapshot ", metadata::QuoteKey(key), " is missing (",
+      usage.status().message(),
+      "); its files are lost: remove the snapshot through containerd (a "
+      "restart of the daemon makes an active snapshot's directory again, "
+      "empty)"));
 }
 
 absl::Status OverlaySnapshotter::Walk(

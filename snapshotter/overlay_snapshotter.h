@@ -115,6 +115,13 @@ class OverlaySnapshotter : public Snapshotter {
   // a committed one's loss is logged for the operator (fsck reports it).
   absl::Status RecreateMissingDirectories();
 
+  // Usage of snapshot `id` (under `key`)'s fs/. If fs/ is gone while the
+  // record stays, that is damage, not a missing snapshot: Internal, as
+  // NotFound would tell containerd the key does not exist (and CRI's stats
+  // loop skips NotFound silently). NotFound when a Remove came in between.
+  absl::StatusOr<metadata::Usage> MeasureActive(absl::string_view key,
+                                                uint64_t id);
+
   absl::StatusOr<std::vector<Mount>> Create(metadata::Kind kind,
                                             absl::string_view key,
                                             absl::string_view parent,

@@ -4,6 +4,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "snapshotter/fs.h"
@@ -25,10 +27,19 @@ void LowerThisThreadsPriority() {
   setpriority(PRIO_PROCESS, tid, 19);
 }
 
+ReclaimerOptions PacedAt(uint64_t entries_per_second) {
+  ReclaimerOptions options;
+  options.entries_per_second = entries_per_second;
+  return options;
+}
+
 }  // namespace
 
 Reclaimer::Reclaimer(std::string trash_dir, uint64_t entries_per_second)
-    : trash_dir_(std::move(trash_dir)), entries_per_second_(entries_per_second) {
+    : Reclaimer(std::move(trash_dir), PacedAt(entries_per_second)) {}
+
+Reclaimer::Reclaimer(std::string trash_dir, ReclaimerOptions options)
+    : trash_dir_(std::move(trash_dir)), options_(options) {
   absl::StatusOr<std::vector<std::string>> entries = fs::ListDir(trash_dir_);
   {
     absl::MutexLock lock(&mu_);
@@ -58,6 +69,7 @@ absl::Status Reclaimer::Discard(const std::string& path, absl::string_view name)
                                     absl::ToUnixNanos(absl::Now()), "-", sequence);
   if (absl::Status s = fs::Rename(path, target); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
+  last_discard_ = absl::Now();
   ++backlog_;
   wake_ = true;
   return absl::OkStatus();
@@ -65,6 +77,7 @@ absl::Status Reclaimer::Discard(const std::string& path, absl::string_view name)
 
 void Reclaimer::Wake() {
   absl::MutexLock lock(&mu_);
+  last_discard_ = absl::InfinitePast();
   wake_ = true;
 }
 
@@ -89,6 +102,7 @@ void Reclaimer::Run() {
       if (stopping_) return;
       wake_ = false;
     }
+    if (!YieldToRemovals()) return;
     DrainOnce();
   }
 }
@@ -109,12 +123,9 @@ void Reclaimer::DrainOnce() {
   absl::Time window_start = absl::Now();
   uint64_t in_window = 0;
   auto before_each = [&]() -> absl::Status {
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) return absl::CancelledError("reclaimer stopping");
-    }
-    if (entries_per_second_ == 0) return absl::OkStatus();
-    if (++in_window <= entries_per_second_) return absl::OkStatus();
+    if (!YieldToRemovals()) return absl::CancelledError("reclaimer stopping");
+    if (options_.entries_per_second == 0) return absl::OkStatus();
+    if (++in_window <= options_.entries_per_second) return absl::OkStatus();
     absl::Duration elapsed = absl::Now() - window_start;
     if (elapsed < absl::Seconds(1)) {
       absl::MutexLock lock(&mu_);
@@ -138,6 +149,28 @@ void Reclaimer::DrainOnce() {
     absl::MutexLock lock(&mu_);
     if (backlog_ > 0) --backlog_;
   }
+}
+
+bool Reclaimer::YieldToRemovals() {
+  absl::MutexLock lock(&mu_);
+  absl::Time now = absl::Now();
+  if (now < no_yield_until_) return !stopping_;
+  const absl::Time give_up = now + options_.max_yield;
+  auto stop_waiting = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return stopping_ || last_discard_ == absl::InfinitePast();
+  };
+  while (!stopping_) {
+    const absl::Time quiet_at = last_discard_ + options_.quiet_after_discard;
+    if (now >= quiet_at) return true;
+    if (now >= give_up) {
+      no_yield_until_ = now + options_.max_yield;
+      return true;
+    }
+    mu_.AwaitWithTimeout(absl::Condition(&stop_waiting),
+                         std::min(quiet_at, give_up) - now);
+    now = absl::Now();
+  }
+  return false;
 }
 
 }  // namespace cpp_overlay::snapshotter

@@ -5,8 +5,12 @@
 //
 // The reclaimer thread runs at idle I/O priority and the lowest CPU
 // priority, deletes one trash entry at a time, and resumes whatever is left
-// in trash/ after a restart. An optional rate limit bounds how many
-// filesystem entries it unlinks per second.
+// in trash/ after a restart. It yields to removals: while Discards keep
+// arriving (a garbage-collection pass) it waits, so deleting competes with
+// them neither for CPU nor for the filesystem's journal, and starts once
+// they stop or Cleanup (which containerd calls after its removals) wakes it.
+// An optional rate limit bounds how many filesystem entries it unlinks per
+// second.
 #ifndef CPP_OVERLAY_SNAPSHOTTER_RECLAIMER_H_
 #define CPP_OVERLAY_SNAPSHOTTER_RECLAIMER_H_
 
@@ -16,14 +20,26 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace cpp_overlay::snapshotter {
 
+struct ReclaimerOptions {
+  // Unlinks per second; 0 means no limit.
+  uint64_t entries_per_second = 0;
+  // Deleting waits until no Discard came for this long...
+  absl::Duration quiet_after_discard = absl::Milliseconds(100);
+  // ...but never longer than this in a row, after which it deletes for as
+  // long before yielding again: a steady stream of removals cannot starve it.
+  absl::Duration max_yield = absl::Seconds(1);
+};
+
 class Reclaimer {
  public:
-  // `trash_dir` must exist. `entries_per_second` 0 means no limit.
+  // `trash_dir` must exist.
+  Reclaimer(std::string trash_dir, ReclaimerOptions options);
   Reclaimer(std::string trash_dir, uint64_t entries_per_second);
   // Stops the thread; what is left stays in trash/ for the next start.
   ~Reclaimer();
@@ -35,7 +51,8 @@ class Reclaimer {
   // unique name and wakes the thread. NotFound when `path` is gone.
   absl::Status Discard(const std::string& path, absl::string_view name);
 
-  // Wakes the thread to look at trash/ again.
+  // Wakes the thread to look at trash/ again, ending its wait for
+  // removals to stop.
   void Wake();
 
   // Blocks until trash/ is empty (or the timeout passes); for tests and
@@ -49,15 +66,20 @@ class Reclaimer {
   void Run();
   // Deletes everything in trash/ once; stops early when stopping.
   void DrainOnce();
+  // Waits while Discards arrive (see ReclaimerOptions); false when stopping.
+  bool YieldToRemovals();
 
   const std::string trash_dir_;
-  const uint64_t entries_per_second_;
+  const ReclaimerOptions options_;
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   int64_t backlog_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  // InfinitePast once Wake ends the wait.
+  absl::Time last_discard_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Time no_yield_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 
   std::thread thread_;
 };

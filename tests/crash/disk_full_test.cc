@@ -9,7 +9,6 @@
 // log file and flush while the disk is full: the preallocated log falls back
 // to plain appends there (metadata/preallocated_wal.h).
 #include <fcntl.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -21,10 +20,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/crash/daemon_process.h"
+#include "tests/crash/loop_root_test.h"
 #include "tests/crash/root_checks.h"
 #include "tests/testing/snapshots_client.h"
 #include "tests/testing/temp_dir.h"
@@ -33,53 +31,6 @@ namespace cpp_overlay::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-// Runs `command` with sh; returns its stdout, or nullopt when it failed.
-std::optional<std::string> Run(const std::string& command) {
-  FILE* p = popen(command.c_str(), "r");
-  if (p == nullptr) return std::nullopt;
-  std::string out;
-  char buf[256];
-  while (size_t n = fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
-  if (pclose(p) != 0) return std::nullopt;
-  return std::string(absl::StripTrailingAsciiWhitespace(out));
-}
-
-// A small ext4 on a loop device, mounted; unmounted and detached even when
-// the test fails.
-class LoopFilesystem {
- public:
-  absl::Status Make(const std::string& dir, int megabytes) {
-    image_ = dir + "/disk.img";
-    mount_point_ = dir + "/mnt";
-    if (!Run(absl::StrCat("truncate -s ", megabytes, "M ", image_))) {
-      return absl::InternalError("truncate");
-    }
-    // No blocks reserved for root: the daemon runs as root.
-    if (!Run(
-            absl::StrCat("mkfs.ext4 -q -m 0 -E nodiscard ", image_, " 2>&1"))) {
-      return absl::InternalError("mkfs.ext4");
-    }
-    std::optional<std::string> device = Run("losetup -f --show " + image_);
-    if (!device) return absl::InternalError("losetup");
-    device_ = *device;
-    mkdir(mount_point_.c_str(), 0755);
-    if (mount(device_.c_str(), mount_point_.c_str(), "ext4", 0, nullptr) != 0) {
-      return absl::InternalError(absl::StrCat("mount: ", strerror(errno)));
-    }
-    mounted_ = true;
-    return absl::OkStatus();
-  }
-  ~LoopFilesystem() {
-    if (mounted_) umount2(mount_point_.c_str(), MNT_DETACH);
-    if (!device_.empty()) Run("losetup -d " + device_);
-  }
-  const std::string& mount_point() const { return mount_point_; }
-
- private:
-  std::string image_, mount_point_, device_;
-  bool mounted_ = false;
-};
 
 // Writes `path` until the filesystem is full.
 void Fill(const std::string& path) {
@@ -95,29 +46,9 @@ void Fill(const std::string& path) {
   close(fd);
 }
 
-class DiskFullTest : public ::testing::Test {
+class DiskFullTest : public LoopRootTest {
  protected:
-  void SetUp() override {
-    ASSERT_EQ(geteuid(), 0u) << "needs root: losetup and mount";
-    ASSERT_FALSE(DaemonBinary().empty())
-        << "set CPP_OVERLAY_DAEMON to the daemon binary";
-    absl::Status made = fs_.Make(dir_.path(), 64);
-    ASSERT_TRUE(made.ok()) << made;
-    root_ = fs_.mount_point() + "/root";
-    daemon_ = std::make_unique<DaemonProcess>(DaemonBinary(), root_,
-                                              dir_.path() + "/d.sock",
-                                              dir_.path() + "/daemon.log");
-    ASSERT_TRUE(daemon_->Start().ok());
-    absl::Status ready = daemon_->WaitReady();
-    ASSERT_TRUE(ready.ok()) << ready;
-    client_ = std::make_unique<SnapshotsClient>(daemon_->NewStub());
-  }
-  void TearDown() override {
-    client_.reset();
-    if (daemon_ == nullptr) return;
-    daemon_->Kill();
-    if (HasFailure()) std::cerr << "daemon log:\n" << daemon_->Log();
-  }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(SetUpLoopRoot(64)); }
 
   uint64_t FreeBytes() {
     struct statvfs vfs {};
@@ -143,12 +74,6 @@ class DiskFullTest : public ::testing::Test {
       names.push_back(info.name() + "/" + std::to_string(info.kind()));
     return names;
   }
-
-  TempDir dir_;
-  LoopFilesystem fs_;
-  std::string root_;
-  std::unique_ptr<DaemonProcess> daemon_;
-  std::unique_ptr<SnapshotsClient> client_;
 };
 
 TEST_F(DiskFullTest, FailsClearlyStaysUpAndRecoversWhenSpaceIsFreed) {

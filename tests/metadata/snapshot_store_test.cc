@@ -99,6 +99,25 @@ TEST_F(SnapshotStoreTest, CreateRejectsOversizedLabel) {
   EXPECT_OK(Create(Kind::kActive, "k", "", fits));
 }
 
+// A label with an empty value is dropped before it is checked, as containerd
+// stores labels and as Update does: an empty key with a value is refused.
+TEST_F(SnapshotStoreTest, LabelsWithEmptyValuesAreDroppedBeforeTheChecks) {
+  auto created = Create(Kind::kActive, "k", "", {{"", ""}, {"a", "1"}});
+  ASSERT_OK(created);
+  EXPECT_EQ(created->info.labels, (Labels{{"a", "1"}}));
+  EXPECT_THAT(Create(Kind::kActive, "k2", "", {{"", "v"}}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  auto committed = store_->Commit("k", "name", {{"", ""}, {"b", "2"}}, {});
+  ASSERT_OK(committed);
+  EXPECT_EQ(committed->info.labels, (Labels{{"b", "2"}}));
+  ASSERT_OK(Create(Kind::kActive, "k3"));
+  EXPECT_THAT(store_->Commit("k3", "name3", {{"", "v"}}, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  auto updated = store_->Update("name", {{"", ""}}, {});
+  ASSERT_OK(updated);
+  EXPECT_TRUE(updated->info.labels.empty());
+}
+
 TEST_F(SnapshotStoreTest, AncestorIdsListNearestParentFirst) {
   Snapshot a = Layer("a");
   Snapshot b = Layer("b", "a");

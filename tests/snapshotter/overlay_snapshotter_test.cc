@@ -20,10 +20,11 @@
 namespace cpp_overlay::snapshotter {
 namespace {
 
-using metadata::Kind;
 using ::cpp_overlay::testing::ScopedMount;
 using ::cpp_overlay::testing::StatusIs;
+using metadata::Kind;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 
 void WriteFile(const std::string& path, const std::string& content) {
@@ -221,6 +222,24 @@ TEST_F(OverlaySnapshotterTest, LostDirectoryOfActiveSnapshotIsRecreatedOnOpen) {
   ScopedMount m;
   ASSERT_OK(m.Mount(*again, target));
   EXPECT_EQ(ReadFile(target + "/a"), "x");
+}
+
+// A directory deleted behind the daemon's back is damage, not a missing
+// key: Usage and Commit say so with Internal, while Stat still finds it.
+TEST_F(OverlaySnapshotterTest,
+       UsageAndCommitOfASnapshotWhoseDirectoryIsGoneAreInternal) {
+  auto mounts = snapshotter_->Prepare("active", "", {});
+  ASSERT_OK(mounts);
+  ASSERT_OK(fs::RemoveAll(mounts->front().source));
+  absl::StatusOr<metadata::Usage> usage = snapshotter_->Usage("active");
+  EXPECT_THAT(usage, StatusIs(absl::StatusCode::kInternal));
+  EXPECT_THAT(std::string(usage.status().message()), HasSubstr("is missing"));
+  absl::Status committed = snapshotter_->Commit("layer", "active", {});
+  EXPECT_THAT(committed, StatusIs(absl::StatusCode::kInternal));
+  EXPECT_THAT(std::string(committed.message()), HasSubstr("is missing"));
+  EXPECT_OK(snapshotter_->Stat("active"));
+  EXPECT_THAT(snapshotter_->Usage("missing"),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 // A power cut during an unpack can lose the fresh directories of a layer

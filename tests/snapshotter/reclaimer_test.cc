@@ -27,6 +27,16 @@ size_t EntriesIn(const std::string& dir) {
   return entries.ok() ? entries->size() : 0;
 }
 
+// Whether trash/ still holds an entry discarded under `name`.
+bool HoldsDiscarded(const std::string& trash, const std::string& name) {
+  auto entries = fs::ListDir(trash);
+  if (!entries.ok()) return false;
+  for (const std::string& entry : *entries) {
+    if (entry.rfind(name + "-", 0) == 0) return true;
+  }
+  return false;
+}
+
 TEST(ReclaimerTest, DiscardMovesIntoTrashAndDeletesInTheBackground) {
   testing::TempDir dir;
   const std::string trash = dir.path() + "/trash";
@@ -97,6 +107,85 @@ TEST(ReclaimerTest, StoppingLeavesTheRestForTheNextStart) {
   // Stopping does not wait for the paced second to end.
   EXPECT_LT(stop_time, absl::Milliseconds(400));
   EXPECT_EQ(EntriesIn(trash), 1u);
+}
+
+// A reclaimer that waits for removals to stop for `quiet`, at most
+// `max_yield` in a row.
+class YieldingReclaimerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_OK(fs::MakeDir(trash_, 0700)); }
+
+  Reclaimer& Start(absl::Duration quiet, absl::Duration max_yield) {
+    ReclaimerOptions options;
+    options.quiet_after_discard = quiet;
+    options.max_yield = max_yield;
+    reclaimer_.emplace(trash_, options);
+    return *reclaimer_;
+  }
+
+  // Discards a fresh tree of `files` files under `name`.
+  void DiscardTree(const std::string& name, int files) {
+    MakeTree(dir_.path() + "/" + name, files);
+    ASSERT_OK(reclaimer_->Discard(dir_.path() + "/" + name, name));
+  }
+
+  testing::TempDir dir_;
+  const std::string trash_ = dir_.path() + "/trash";
+  std::optional<Reclaimer> reclaimer_;
+};
+
+TEST_F(YieldingReclaimerTest, WaitsWhileRemovalsArriveAndDeletesOnceTheyStop) {
+  Reclaimer& reclaimer = Start(absl::Seconds(2), absl::Seconds(60));
+  ASSERT_NO_FATAL_FAILURE(DiscardTree("first", 10));
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_NO_FATAL_FAILURE(DiscardTree("burst-" + std::to_string(i), 0));
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  // Removals kept coming: nothing was deleted yet.
+  EXPECT_EQ(EntriesIn(trash_), 11u);
+  EXPECT_EQ(reclaimer.Backlog(), 11);
+  // Two quiet seconds later it deletes everything.
+  const absl::Time last = absl::Now();
+  EXPECT_TRUE(reclaimer.WaitUntilEmpty(absl::Seconds(30)));
+  EXPECT_GE(absl::Now() - last, absl::Milliseconds(1500));
+  EXPECT_EQ(EntriesIn(trash_), 0u);
+}
+
+TEST_F(YieldingReclaimerTest, WakeEndsTheWaitForRemovalsToStop) {
+  Reclaimer& reclaimer = Start(absl::Seconds(600), absl::Seconds(600));
+  ASSERT_NO_FATAL_FAILURE(DiscardTree("victim", 10));
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(EntriesIn(trash_), 1u);
+  // What Cleanup calls after containerd's removals.
+  reclaimer.Wake();
+  EXPECT_TRUE(reclaimer.WaitUntilEmpty(absl::Seconds(30)));
+}
+
+TEST_F(YieldingReclaimerTest, ASteadyStreamOfRemovalsDoesNotStarveDeletion) {
+  Start(absl::Seconds(600), absl::Milliseconds(300));
+  // 202 unlinks: one per yield would take a minute.
+  ASSERT_NO_FATAL_FAILURE(DiscardTree("first", 200));
+  // Removals never pause for the quiet period, yet deletion goes on after
+  // each yield of at most 300 ms.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  int round = 0;
+  while (HoldsDiscarded(trash_, "first") && absl::Now() < deadline) {
+    ASSERT_NO_FATAL_FAILURE(
+        DiscardTree("stream-" + std::to_string(round++), 0));
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_FALSE(HoldsDiscarded(trash_, "first"))
+      << "after " << round << " removals";
+}
+
+TEST_F(YieldingReclaimerTest, StoppingEndsTheWaitForRemovalsToStop) {
+  Start(absl::Seconds(600), absl::Seconds(600));
+  ASSERT_NO_FATAL_FAILURE(DiscardTree("victim", 10));
+  absl::SleepFor(absl::Milliseconds(100));
+  const absl::Time stop = absl::Now();
+  reclaimer_.reset();
+  EXPECT_LT(absl::Now() - stop, absl::Seconds(5));
+  EXPECT_EQ(EntriesIn(trash_), 1u);
 }
 
 }  // namespace
