@@ -114,17 +114,15 @@ absl::Status SyncDir(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status SyncFilesystemMetadata(const std::string& dir) {
+absl::Status SyncFilesystem(const std::string& dir) {
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", dir));
-  absl::Status status;
-  if (futimens(fd, nullptr) != 0) {
-    status = ErrnoStatus(errno, absl::StrCat("set times of ", dir));
-  } else if (fsync(fd) != 0) {
-    status = ErrnoStatus(errno, absl::StrCat("fsync ", dir));
-  }
+  int rc = syncfs(fd);
+  int err = errno;
   close(fd);
-  return status;
+  if (rc != 0)
+    return ErrnoStatus(err, absl::StrCat("sync the filesystem of ", dir));
+  return absl::OkStatus();
 }
 
 absl::Status RemoveAll(const std::string& path) {

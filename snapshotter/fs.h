@@ -27,12 +27,10 @@ absl::Status Chmod(const std::string& path, mode_t mode);
 absl::Status Rename(const std::string& from, const std::string& to);
 // fsync of a directory, so renames inside it are durable.
 absl::Status SyncDir(const std::string& path);
-// Makes the directory entries and inodes changed so far on `dir`'s
-// filesystem durable, not only `dir`'s own: ext4's and xfs's journals are
-// one sequence, and an fsync commits it up to the inode's latest change, so
-// `dir`'s times are set first to make that change now. File contents are
-// not synced.
-absl::Status SyncFilesystemMetadata(const std::string& dir);
+// syncfs of `dir`'s filesystem: every file's data and every directory entry
+// written so far are on disk when it returns (any filesystem, journaled or
+// not).
+absl::Status SyncFilesystem(const std::string& dir);
 // Removes `path` and everything below it, never following symlinks.
 // OK when it does not exist.
 absl::Status RemoveAll(const std::string& path);

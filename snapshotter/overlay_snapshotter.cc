@@ -195,15 +195,21 @@ absl::Status OverlaySnapshotter::Commit(absl::string_view name,
     // checks below, in containerd's order; only measure a plausible commit.
     if (active.ok() && active->info.kind == Kind::kActive) {
       absl::StatusOr<metadata::Usage> measured = MeasureActive(key, active->id);
+      if (absl::IsAborted(measured.status())) {
+        committed = measured.status();
+        continue;
+      }
       if (!measured.ok()) return measured.status();
       usage = *measured;
       measured_id = active->id;
-      // The layer's directories and file entries must survive a power cut
-      // once its committed record does: the metadata's log syncs do not
-      // commit the filesystem's journal (metadata/preallocated_wal.h), so
-      // this does. (containerd gets it from bbolt's syncs, which do.)
-      if (absl::Status s =
-              fs::SyncFilesystemMetadata(layout_.SnapshotDir(active->id));
+      // A layer must survive a power cut once its committed record does,
+      // files and contents: neither the metadata's log syncs (they commit
+      // no filesystem journal, metadata/preallocated_wal.h) nor an unpack
+      // (it writes through the page cache) put them on disk. containerd 1.6
+      // leaves this to writeback; its users lost layers to power cuts, and
+      // containerd 2.0's CRI has image_pull_with_sync_fs to syncfs after
+      // each layer.
+      if (absl::Status s = fs::SyncFilesystem(layout_.SnapshotDir(active->id));
           !s.ok()) {
         return s;
       }
@@ -248,11 +254,17 @@ absl::StatusOr<metadata::Info> OverlaySnapshotter::Update(
 }
 
 absl::StatusOr<metadata::Usage> OverlaySnapshotter::Usage(absl::string_view key) {
-  absl::StatusOr<metadata::Snapshot> snapshot = store_->Get(key);
-  if (!snapshot.ok()) return snapshot.status();
-  if (snapshot->info.kind == Kind::kActive)
-    return MeasureActive(key, snapshot->id);
-  return snapshot->usage;
+  // Aborted: the key names a snapshot prepared after the one looked up;
+  // measure that one (as Commit does, at most three rounds).
+  absl::StatusOr<metadata::Usage> usage;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    absl::StatusOr<metadata::Snapshot> snapshot = store_->Get(key);
+    if (!snapshot.ok()) return snapshot.status();
+    if (snapshot->info.kind != Kind::kActive) return snapshot->usage;
+    usage = MeasureActive(key, snapshot->id);
+    if (!absl::IsAborted(usage.status())) break;
+  }
+  return usage;
 }
 
 absl::StatusOr<metadata::Usage> OverlaySnapshotter::MeasureActive(
@@ -261,7 +273,12 @@ absl::StatusOr<metadata::Usage> OverlaySnapshotter::MeasureActive(
   absl::StatusOr<metadata::Usage> usage = DiskUsage(fs_dir);
   if (!absl::IsNotFound(usage.status()) || fs::Exists(fs_dir)) return usage;
   absl::StatusOr<metadata::Snapshot> now = store_->Get(key);
-  if (!now.ok() || now->id != id) return usage.status();
+  if (!now.ok()) return usage.status();
+  if (now->id != id) {
+    return absl::AbortedError(
+        absl::StrCat("snapshot ", metadata::QuoteKey(key),
+                     " was removed and prepared again while it was measured"));
+  }
   return absl::InternalError(absl::StrCat(
       "the directory of snapshot ", metadata::QuoteKey(key), " is missing (",
       usage.status().message(),

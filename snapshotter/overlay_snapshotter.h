@@ -118,7 +118,8 @@ class OverlaySnapshotter : public Snapshotter {
   // Usage of snapshot `id` (under `key`)'s fs/. If fs/ is gone while the
   // record stays, that is damage, not a missing snapshot: Internal, as
   // NotFound would tell containerd the key does not exist (and CRI's stats
-  // loop skips NotFound silently). NotFound when a Remove came in between.
+  // loop skips NotFound silently). NotFound when a Remove came in between,
+  // Aborted when the key names another snapshot since.
   absl::StatusOr<metadata::Usage> MeasureActive(absl::string_view key,
                                                 uint64_t id);
 

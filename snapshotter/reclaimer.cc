@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -69,7 +70,7 @@ absl::Status Reclaimer::Discard(const std::string& path, absl::string_view name)
                                     absl::ToUnixNanos(absl::Now()), "-", sequence);
   if (absl::Status s = fs::Rename(path, target); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
-  last_discard_ = absl::Now();
+  last_discard_ = std::chrono::steady_clock::now();
   ++backlog_;
   wake_ = true;
   return absl::OkStatus();
@@ -77,7 +78,7 @@ absl::Status Reclaimer::Discard(const std::string& path, absl::string_view name)
 
 void Reclaimer::Wake() {
   absl::MutexLock lock(&mu_);
-  last_discard_ = absl::InfinitePast();
+  last_discard_.reset();
   wake_ = true;
 }
 
@@ -152,23 +153,31 @@ void Reclaimer::DrainOnce() {
 }
 
 bool Reclaimer::YieldToRemovals() {
+  // A monotonic clock: a wall clock stepped back (NTP at boot) must not
+  // make the last removal look recent.
+  using Clock = std::chrono::steady_clock;
+  const Clock::duration quiet =
+      absl::ToChronoNanoseconds(options_.quiet_after_discard);
+  const Clock::duration max_yield =
+      absl::ToChronoNanoseconds(options_.max_yield);
   absl::MutexLock lock(&mu_);
-  absl::Time now = absl::Now();
+  Clock::time_point now = Clock::now();
   if (now < no_yield_until_) return !stopping_;
-  const absl::Time give_up = now + options_.max_yield;
+  const Clock::time_point give_up = now + max_yield;
   auto stop_waiting = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return stopping_ || last_discard_ == absl::InfinitePast();
+    return stopping_ || !last_discard_.has_value();
   };
   while (!stopping_) {
-    const absl::Time quiet_at = last_discard_ + options_.quiet_after_discard;
-    if (now >= quiet_at) return true;
+    if (!last_discard_.has_value() || now >= *last_discard_ + quiet)
+      return true;
     if (now >= give_up) {
-      no_yield_until_ = now + options_.max_yield;
+      no_yield_until_ = now + max_yield;
       return true;
     }
+    const Clock::time_point until = std::min(*last_discard_ + quiet, give_up);
     mu_.AwaitWithTimeout(absl::Condition(&stop_waiting),
-                         std::min(quiet_at, give_up) - now);
-    now = absl::Now();
+                         absl::FromChrono(until - now));
+    now = Clock::now();
   }
   return false;
 }

@@ -14,7 +14,9 @@
 #ifndef CPP_OVERLAY_SNAPSHOTTER_RECLAIMER_H_
 #define CPP_OVERLAY_SNAPSHOTTER_RECLAIMER_H_
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -49,11 +51,12 @@ class Reclaimer {
 
   // Moves `path` (a directory on the same filesystem) into the trash under a
   // unique name and wakes the thread. NotFound when `path` is gone.
-  absl::Status Discard(const std::string& path, absl::string_view name);
+  absl::Status Discard(const std::string& path, absl::string_view name)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Wakes the thread to look at trash/ again, ending its wait for
   // removals to stop.
-  void Wake();
+  void Wake() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Blocks until trash/ is empty (or the timeout passes); for tests and
   // benchmarks. Returns whether it is empty.
@@ -67,7 +70,7 @@ class Reclaimer {
   // Deletes everything in trash/ once; stops early when stopping.
   void DrainOnce();
   // Waits while Discards arrive (see ReclaimerOptions); false when stopping.
-  bool YieldToRemovals();
+  bool YieldToRemovals() ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string trash_dir_;
   const ReclaimerOptions options_;
@@ -77,9 +80,10 @@ class Reclaimer {
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   int64_t backlog_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;
-  // InfinitePast once Wake ends the wait.
-  absl::Time last_discard_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  absl::Time no_yield_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // None once Wake ends the wait.
+  std::optional<std::chrono::steady_clock::time_point> last_discard_
+      ABSL_GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point no_yield_until_ ABSL_GUARDED_BY(mu_);
 
   std::thread thread_;
 };
