@@ -78,7 +78,6 @@ absl::Status Reclaimer::Discard(const std::string& path, absl::string_view name)
 
 void Reclaimer::Wake() {
   absl::MutexLock lock(&mu_);
-  last_discard_.reset();
   wake_ = true;
 }
 
@@ -154,7 +153,9 @@ void Reclaimer::DrainOnce() {
 
 bool Reclaimer::YieldToRemovals() {
   // A monotonic clock: a wall clock stepped back (NTP at boot) must not
-  // make the last removal look recent.
+  // make the last removal look recent. Cleanup's Wake does not end the
+  // wait: a Remove right after it (the next GC pass, or the next call
+  // containerd let through) would meet the deletion.
   using Clock = std::chrono::steady_clock;
   const Clock::duration quiet =
       absl::ToChronoNanoseconds(options_.quiet_after_discard);
@@ -164,18 +165,18 @@ bool Reclaimer::YieldToRemovals() {
   Clock::time_point now = Clock::now();
   if (now < no_yield_until_) return !stopping_;
   const Clock::time_point give_up = now + max_yield;
-  auto stop_waiting = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return stopping_ || !last_discard_.has_value();
-  };
+  auto stopping = [this]()
+                      ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
   while (!stopping_) {
-    if (!last_discard_.has_value() || now >= *last_discard_ + quiet)
+    if (!last_discard_.has_value() || now >= *last_discard_ + quiet) {
       return true;
+    }
     if (now >= give_up) {
       no_yield_until_ = now + max_yield;
       return true;
     }
     const Clock::time_point until = std::min(*last_discard_ + quiet, give_up);
-    mu_.AwaitWithTimeout(absl::Condition(&stop_waiting),
+    mu_.AwaitWithTimeout(absl::Condition(&stopping),
                          absl::FromChrono(until - now));
     now = Clock::now();
   }

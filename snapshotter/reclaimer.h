@@ -8,7 +8,7 @@
 // in trash/ after a restart. It yields to removals: while Discards keep
 // arriving (a garbage-collection pass) it waits, so deleting competes with
 // them neither for CPU nor for the filesystem's journal, and starts once
-// they stop or Cleanup (which containerd calls after its removals) wakes it.
+// they stop.
 // An optional rate limit bounds how many filesystem entries it unlinks per
 // second.
 #ifndef CPP_OVERLAY_SNAPSHOTTER_RECLAIMER_H_
@@ -54,8 +54,7 @@ class Reclaimer {
   absl::Status Discard(const std::string& path, absl::string_view name)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Wakes the thread to look at trash/ again, ending its wait for
-  // removals to stop.
+  // Wakes the thread to look at trash/ again.
   void Wake() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Blocks until trash/ is empty (or the timeout passes); for tests and
@@ -80,7 +79,7 @@ class Reclaimer {
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   int64_t backlog_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;
-  // None once Wake ends the wait.
+  // None before the first Discard.
   std::optional<std::chrono::steady_clock::time_point> last_discard_
       ABSL_GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point no_yield_until_ ABSL_GUARDED_BY(mu_);
