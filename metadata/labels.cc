@@ -23,6 +23,15 @@ absl::Status ValidateLabels(const Labels& labels) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<Labels> StoredLabels(const Labels& labels) {
+  Labels stored;
+  for (const auto& [key, value] : labels) {
+    if (!value.empty()) stored.emplace(key, value);
+  }
+  if (absl::Status s = ValidateLabels(stored); !s.ok()) return s;
+  return stored;
+}
+
 absl::StatusOr<Labels> ApplyLabelUpdate(const Labels& current,
                                         const Labels& update,
                                         const std::vector<std::string>& paths,
@@ -50,12 +59,7 @@ absl::StatusOr<Labels> ApplyLabelUpdate(const Labels& current,
       }
     }
   }
-  // containerd drops empty values when it writes labels.
-  for (auto it = result.begin(); it != result.end();) {
-    it = it->second.empty() ? result.erase(it) : std::next(it);
-  }
-  if (absl::Status s = ValidateLabels(result); !s.ok()) return s;
-  return result;
+  return StoredLabels(result);
 }
 
 }  // namespace cpp_overlay::metadata

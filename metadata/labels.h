@@ -17,6 +17,10 @@ namespace cpp_overlay::metadata {
 // exceed kMaxLabelSize bytes (containerd labels.Validate).
 absl::Status ValidateLabels(const Labels& labels);
 
+// The labels as stored: those with an empty value dropped, as containerd
+// drops them when it writes labels, whatever their key; the rest validated.
+absl::StatusOr<Labels> StoredLabels(const Labels& labels);
+
 // Applies an Update request to `current` labels, as containerd's storage
 // does: no paths replaces every label; "labels" replaces the map;
 // "labels.<k>" sets k to update[k], deleting it when that is empty or

@@ -46,15 +46,6 @@ absl::string_view FromSlice(const rocksdb::Slice& s) {
   return absl::string_view(s.data(), s.size());
 }
 
-// containerd drops labels with empty values when it stores them.
-Labels WithoutEmptyValues(const Labels& labels) {
-  Labels out;
-  for (const auto& [key, value] : labels) {
-    if (!value.empty()) out.emplace(key, value);
-  }
-  return out;
-}
-
 // The largest id any record uses, plus one; at least `stored`.
 absl::StatusOr<uint64_t> RecoverNextId(rocksdb::DB& db) {
   uint64_t next = 1;
@@ -403,10 +394,8 @@ absl::StatusOr<Snapshot> SnapshotStore::Create(Kind kind, absl::string_view key,
   if (kind != Kind::kActive && kind != Kind::kView) {
     return InvalidRequest("only active and view snapshots can be created");
   }
-  // Checked as stored: a label with an empty value is dropped, whatever
-  // its key (as containerd does).
-  Labels kept = WithoutEmptyValues(labels);
-  if (absl::Status s = ValidateLabels(kept); !s.ok()) return s;
+  absl::StatusOr<Labels> stored_labels = StoredLabels(labels);
+  if (!stored_labels.ok()) return stored_labels.status();
 
   Snapshot snapshot;
   uint64_t sequence;
@@ -419,7 +408,7 @@ absl::StatusOr<Snapshot> SnapshotStore::Create(Kind kind, absl::string_view key,
     snapshot.info.name = std::string(key);
     snapshot.info.parent = std::string(parent);
     snapshot.info.kind = kind;
-    snapshot.info.labels = std::move(kept);
+    snapshot.info.labels = *std::move(stored_labels);
     snapshot.info.created = snapshot.info.updated = absl::Now();
 
     rocksdb::WriteBatch batch;
@@ -458,8 +447,8 @@ absl::StatusOr<Snapshot> SnapshotStore::Commit(
     if (!active.ok()) return active.status();
     if (name.empty())
       return InvalidRequest("committed snapshot name must not be empty");
-    Labels kept = WithoutEmptyValues(labels);
-    if (absl::Status s = ValidateLabels(kept); !s.ok()) return s;
+    absl::StatusOr<Labels> stored_labels = StoredLabels(labels);
+    if (!stored_labels.ok()) return stored_labels.status();
     absl::StatusOr<Snapshot> taken = Read(name);
     if (taken.ok()) return SnapshotExists(name);
     if (!absl::IsNotFound(taken.status())) return taken.status();
@@ -477,7 +466,7 @@ absl::StatusOr<Snapshot> SnapshotStore::Commit(
     committed = *std::move(active);
     committed.info.name = std::string(name);
     committed.info.kind = Kind::kCommitted;
-    committed.info.labels = std::move(kept);
+    committed.info.labels = *std::move(stored_labels);
     committed.info.created = committed.info.updated = absl::Now();
     committed.usage = usage;
 

@@ -50,6 +50,19 @@ absl::Status RemoveContents(int dir_fd, const std::string& path,
   return WalkTree(dir_fd, path, visitor);
 }
 
+// Runs `sync` (fsync or syncfs) on a descriptor of directory `dir`; `what`
+// names it in the error.
+absl::Status SyncThroughDirectory(const std::string& dir, int (*sync)(int),
+                                  absl::string_view what) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", dir));
+  int rc = sync(fd);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return ErrnoStatus(err, absl::StrCat(what, dir));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ErrnoStatus(int err, absl::string_view what) {
@@ -105,24 +118,11 @@ absl::Status Rename(const std::string& from, const std::string& to) {
 }
 
 absl::Status SyncDir(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
-  int rc = fsync(fd);
-  int err = errno;
-  close(fd);
-  if (rc != 0) return ErrnoStatus(err, absl::StrCat("fsync ", path));
-  return absl::OkStatus();
+  return SyncThroughDirectory(path, fsync, "fsync ");
 }
 
 absl::Status SyncFilesystem(const std::string& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", dir));
-  int rc = syncfs(fd);
-  int err = errno;
-  close(fd);
-  if (rc != 0)
-    return ErrnoStatus(err, absl::StrCat("sync the filesystem of ", dir));
-  return absl::OkStatus();
+  return SyncThroughDirectory(dir, syncfs, "sync the filesystem of ");
 }
 
 absl::Status RemoveAll(const std::string& path) {

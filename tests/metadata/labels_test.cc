@@ -61,5 +61,15 @@ TEST(ValidateLabelsTest, EmptyKeyIsInvalidArgument) {
   EXPECT_THAT(ValidateLabels({{"", "v"}}), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST(StoredLabelsTest, DropsEmptyValuesBeforeValidating) {
+  auto stored = StoredLabels({{"", ""}, {"a", ""}, {"b", "1"}});
+  ASSERT_OK(stored);
+  EXPECT_EQ(*stored, (Labels{{"b", "1"}}));
+  EXPECT_THAT(StoredLabels({{"", "v"}}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(StoredLabels({{"k", std::string(4096, 'v')}}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 }  // namespace
 }  // namespace cpp_overlay::metadata
