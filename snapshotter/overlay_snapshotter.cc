@@ -80,7 +80,10 @@ OverlaySnapshotter::OverlaySnapshotter(
     : layout_(std::move(layout)),
       mount_options_(std::move(mount_options)),
       store_(std::move(store)),
-      reclaimer_(std::move(reclaimer)) {}
+      reclaimer_(std::move(reclaimer)),
+      layer_sync_([snapshots = layout_.SnapshotsDir()] {
+        return fs::SyncFilesystem(snapshots);
+      }) {}
 
 absl::Status OverlaySnapshotter::RecreateMissingDirectories() {
   absl::StatusOr<metadata::Filter> all = metadata::Filter::Parse({});
@@ -208,11 +211,8 @@ absl::Status OverlaySnapshotter::Commit(absl::string_view name,
       // (it writes through the page cache) put them on disk. containerd 1.6
       // leaves this to writeback; its users lost layers to power cuts, and
       // containerd 2.0's CRI has image_pull_with_sync_fs to syncfs after
-      // each layer.
-      if (absl::Status s = fs::SyncFilesystem(layout_.SnapshotDir(active->id));
-          !s.ok()) {
-        return s;
-      }
+      // each layer. Concurrent Commits share one sync (SharedSync).
+      if (absl::Status s = layer_sync_.Sync(); !s.ok()) return s;
     }
     CrashPoint("commit.after_usage");
     committed = store_->Commit(key, name, labels, usage, measured_id);

@@ -30,6 +30,7 @@
 #include "metadata/snapshot_store.h"
 #include "snapshotter/layout.h"
 #include "snapshotter/reclaimer.h"
+#include "snapshotter/shared_sync.h"
 #include "snapshotter/snapshotter.h"
 
 namespace cpp_overlay::snapshotter {
@@ -131,6 +132,9 @@ class OverlaySnapshotter : public Snapshotter {
   const MountOptions mount_options_;
   std::unique_ptr<metadata::SnapshotStore> store_;
   std::unique_ptr<Reclaimer> reclaimer_;
+  // syncfs of the snapshots' filesystem before a committed record is
+  // written, shared by concurrent Commits.
+  SharedSync layer_sync_;
 
   // Ids whose directories exist before their metadata does; Cleanup must
   // leave them alone.

@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/crash/loop_root_test.h"
@@ -52,6 +54,17 @@ class PowerCutTest : public LoopRootTest,
         SetUpLoopRoot(xfs ? 320 : 128, GetParam(), xfs ? "" : "commit=300"));
   }
 
+  // The power goes; the daemon dies with it and starts on the remounted
+  // filesystem.
+  void CutPowerAndRestart() {
+    ASSERT_TRUE(fs_.CutPower().ok());
+    client_.reset();
+    daemon_->Kill();
+    absl::Status remounted = fs_.Remount();
+    ASSERT_TRUE(remounted.ok()) << remounted;
+    ASSERT_NO_FATAL_FAILURE(StartDaemon());
+  }
+
   // An unpacked layer: Prepare on `parent`, files written, Commit as `name`.
   void Unpack(const std::string& name, const std::string& parent) {
     std::string fs;
@@ -72,12 +85,7 @@ TEST_P(PowerCutTest, AcknowledgedLayersKeepTheirDirectories) {
   ASSERT_TRUE(client_->Prepare("container", "layer3").ok());
   ASSERT_TRUE(client_->View("view", "layer3").ok());
 
-  ASSERT_TRUE(fs_.CutPower().ok());
-  client_.reset();
-  daemon_->Kill();
-  absl::Status remounted = fs_.Remount();
-  ASSERT_TRUE(remounted.ok()) << remounted;
-  ASSERT_NO_FATAL_FAILURE(StartDaemon());
+  ASSERT_NO_FATAL_FAILURE(CutPowerAndRestart());
 
   for (const std::string name : {"layer1", "layer2", "layer3"}) {
     SnapshotsClient::Info info;
@@ -117,6 +125,39 @@ TEST_P(PowerCutTest, AcknowledgedLayersKeepTheirDirectories) {
     if (!IsCrashLeftover(f)) broken.push_back(f);
   }
   EXPECT_TRUE(broken.empty()) << FindingsString(broken);
+}
+
+// Commits that arrive together share one filesystem sync (SharedSync): each
+// must still be covered by a sync that started after its call.
+TEST_P(PowerCutTest, LayersCommittedAtOnceAllKeepTheirFiles) {
+  constexpr int kCallers = 8;
+  constexpr int kLayersEach = 4;
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([this, c] {
+      for (int i = 0; i < kLayersEach; ++i) {
+        Unpack(absl::StrCat("layer-", c, "-", i), "");
+      }
+    });
+  }
+  for (std::thread& t : callers) t.join();
+  ASSERT_FALSE(HasFailure());
+
+  ASSERT_NO_FATAL_FAILURE(CutPowerAndRestart());
+
+  for (int c = 0; c < kCallers; ++c) {
+    for (int i = 0; i < kLayersEach; ++i) {
+      const std::string name = absl::StrCat("layer-", c, "-", i);
+      ASSERT_TRUE(client_->View(name + "-view", name).ok()) << name;
+      std::string dir;
+      grpc::Status s = client_->Mounts(name + "-view", &dir);
+      ASSERT_TRUE(s.ok()) << name << ": " << s.error_message();
+      EXPECT_EQ(ReadFile(dir + "/dir-" + name + "/file"), name)
+          << name << "'s files were lost: " << dir;
+      EXPECT_EQ(ReadFile(dir + "/top-" + name), name)
+          << name << "'s files were lost: " << dir;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Filesystems, PowerCutTest,
