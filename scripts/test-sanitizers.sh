@@ -3,8 +3,9 @@
 # own build directory, and runs
 #   asan  (ASan + UBSan): the unit tests, the failure-injection crash test and
 #         containerd's conformance suite against the instrumented daemon
-#   tsan  (TSan): the concurrency tests: concurrent store writers and
-#         identical Prepares in-process (not the random-kill crash test: see
+#   tsan  (TSan): the concurrency tests: concurrent store writers,
+#         concurrent Prepares and Commits in-process, the shared filesystem
+#         sync and the reclaimer (not the random-kill crash test: see
 #         below). Debian's libraries
 #         are not instrumented: tests/sanitizers/tsan_absl_mutex.cc is
 #         preloaded so TSan sees absl::Mutex, and tests/sanitizers/tsan.supp
@@ -86,7 +87,7 @@ fi
 if [[ $stage == tsan || $stage == all ]]; then
   dir=${TSAN_BUILD_DIR:-build-tsan}
   configure_and_build "$dir" thread \
-    metadata_test server_test
+    metadata_test server_test snapshotter_test
   # Debian's Abseil is not instrumented: preload the shim that shows TSan
   # absl::Mutex's happens-before edges (tests/sanitizers/tsan_absl_mutex.cc).
   shim=$repo/$dir/libtsan_absl_mutex.so
@@ -94,8 +95,10 @@ if [[ $stage == tsan || $stage == all ]]; then
     -o "$shim" tests/sanitizers/tsan_absl_mutex.cc -ldl
   run "tsan: concurrent store writers" 900 bash -c 'gtest_ran_some "$@"' - env LD_PRELOAD="$shim" \
     "$dir/tests/metadata/metadata_test" --gtest_filter='*Concurrent*'
-  run "tsan: concurrent identical Prepares" 900 bash -c 'gtest_ran_some "$@"' - env LD_PRELOAD="$shim" \
+  run "tsan: concurrent Prepares and Commits" 900 bash -c 'gtest_ran_some "$@"' - env LD_PRELOAD="$shim" \
     "$dir/tests/server/server_test" --gtest_filter='*Concurrent*'
+  run "tsan: shared filesystem syncs and the reclaimer" 900 bash -c 'gtest_ran_some "$@"' - env LD_PRELOAD="$shim" \
+    "$dir/tests/snapshotter/snapshotter_test" --gtest_filter='SharedSync*:*Reclaimer*'
   # The random-kill crash test is not run under TSan: Debian's RocksDB is
   # linked statically and uninstrumented, and TSan reports races inside its
   # background threads (no symbols to suppress by) at random start-ups.

@@ -50,19 +50,6 @@ absl::Status RemoveContents(int dir_fd, const std::string& path,
   return WalkTree(dir_fd, path, visitor);
 }
 
-// Runs `sync` (fsync or syncfs) on a descriptor of directory `dir`; `what`
-// names it in the error.
-absl::Status SyncThroughDirectory(const std::string& dir, int (*sync)(int),
-                                  absl::string_view what) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", dir));
-  int rc = sync(fd);
-  int err = errno;
-  close(fd);
-  if (rc != 0) return ErrnoStatus(err, absl::StrCat(what, dir));
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::Status ErrnoStatus(int err, absl::string_view what) {
@@ -118,11 +105,13 @@ absl::Status Rename(const std::string& from, const std::string& to) {
 }
 
 absl::Status SyncDir(const std::string& path) {
-  return SyncThroughDirectory(path, fsync, "fsync ");
-}
-
-absl::Status SyncFilesystem(const std::string& dir) {
-  return SyncThroughDirectory(dir, syncfs, "sync the filesystem of ");
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
+  int rc = fsync(fd);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return ErrnoStatus(err, absl::StrCat("fsync ", path));
+  return absl::OkStatus();
 }
 
 absl::Status RemoveAll(const std::string& path) {

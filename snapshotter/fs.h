@@ -27,10 +27,6 @@ absl::Status Chmod(const std::string& path, mode_t mode);
 absl::Status Rename(const std::string& from, const std::string& to);
 // fsync of a directory, so renames inside it are durable.
 absl::Status SyncDir(const std::string& path);
-// syncfs of `dir`'s filesystem: every file's data and every directory entry
-// written so far are on disk when it returns (any filesystem, journaled or
-// not).
-absl::Status SyncFilesystem(const std::string& dir);
 // Removes `path` and everything below it, never following symlinks.
 // OK when it does not exist.
 absl::Status RemoveAll(const std::string& path);

@@ -39,7 +39,7 @@ absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
     if (absl::Status s = fs::MakeDir(dir, kSnapshotsMode); !s.ok()) return s;
   }
   metadata::StoreOptions store_options;
-  store_options.on_sync_failure = options.on_metadata_sync_failure;
+  store_options.on_sync_failure = options.on_sync_failure;
   store_options.space_reserve_path = layout.SpaceReservePath();
   absl::StatusOr<std::unique_ptr<metadata::SnapshotStore>> store =
       metadata::SnapshotStore::Open(layout.MetadataDir(), store_options);
@@ -61,9 +61,13 @@ absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
   // Resumes deleting whatever an earlier run left in trash/.
   auto reclaimer = std::make_unique<Reclaimer>(
       layout.TrashDir(), options.reclaim_entries_per_second);
+  absl::StatusOr<std::unique_ptr<FilesystemSync>> filesystem_sync =
+      FilesystemSync::Open(layout.SnapshotsDir());
+  if (!filesystem_sync.ok()) return filesystem_sync.status();
   std::unique_ptr<OverlaySnapshotter> snapshotter(new OverlaySnapshotter(
       std::move(layout), std::move(mount_options), *std::move(store),
-      std::move(reclaimer)));
+      std::move(reclaimer), *std::move(filesystem_sync),
+      options.on_sync_failure));
   snapshotter->upperdir_label_ = options.upperdir_label;
   // Start-up reconciliation: directories of operations a crash interrupted.
   if (absl::Status s = snapshotter->Cleanup(); !s.ok()) return s;
@@ -76,14 +80,16 @@ absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
 OverlaySnapshotter::OverlaySnapshotter(
     Layout layout, MountOptions mount_options,
     std::unique_ptr<metadata::SnapshotStore> store,
-    std::unique_ptr<Reclaimer> reclaimer)
+    std::unique_ptr<Reclaimer> reclaimer,
+    std::unique_ptr<FilesystemSync> filesystem_sync,
+    std::function<void(const absl::Status&)> on_sync_failure)
     : layout_(std::move(layout)),
       mount_options_(std::move(mount_options)),
       store_(std::move(store)),
       reclaimer_(std::move(reclaimer)),
-      layer_sync_([snapshots = layout_.SnapshotsDir()] {
-        return fs::SyncFilesystem(snapshots);
-      }) {}
+      filesystem_sync_(std::move(filesystem_sync)),
+      layer_sync_([sync = filesystem_sync_.get()] { return sync->Sync(); },
+                  std::move(on_sync_failure)) {}
 
 absl::Status OverlaySnapshotter::RecreateMissingDirectories() {
   absl::StatusOr<metadata::Filter> all = metadata::Filter::Parse({});
@@ -212,7 +218,11 @@ absl::Status OverlaySnapshotter::Commit(absl::string_view name,
       // leaves this to writeback; its users lost layers to power cuts, and
       // containerd 2.0's CRI has image_pull_with_sync_fs to syncfs after
       // each layer. Concurrent Commits share one sync (SharedSync).
-      if (absl::Status s = layer_sync_.Sync(); !s.ok()) return s;
+      if (absl::Status s = layer_sync_.Sync(); !s.ok()) {
+        return absl::Status(
+            s.code(), absl::StrCat("commit snapshot ", metadata::QuoteKey(key),
+                                   ": ", s.message()));
+      }
     }
     CrashPoint("commit.after_usage");
     committed = store_->Commit(key, name, labels, usage, measured_id);

@@ -28,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "metadata/snapshot_store.h"
+#include "snapshotter/filesystem_sync.h"
 #include "snapshotter/layout.h"
 #include "snapshotter/reclaimer.h"
 #include "snapshotter/shared_sync.h"
@@ -59,10 +60,11 @@ class OverlaySnapshotter : public Snapshotter {
     // Pace of background deletion, in unlinked entries per second; 0 means
     // as fast as idle I/O priority allows.
     uint64_t reclaim_entries_per_second = 0;
-    // Called once when the metadata's write-ahead log could not be synced;
-    // every later change then fails (metadata::StoreOptions). The daemon
-    // stops, so that a restart recovers from what is on disk.
-    std::function<void(const absl::Status&)> on_metadata_sync_failure;
+    // Called once when the metadata's write-ahead log, or the filesystem
+    // before a Commit, could not be synced; every later change (or Commit)
+    // then fails (metadata::StoreOptions, SharedSync). The daemon stops, so
+    // that a restart recovers from what is on disk.
+    std::function<void(const absl::Status&)> on_sync_failure;
   };
 
   // Creates the root (mode 0700) and its layout if needed, opens the
@@ -109,7 +111,9 @@ class OverlaySnapshotter : public Snapshotter {
  private:
   OverlaySnapshotter(Layout layout, MountOptions mount_options,
                      std::unique_ptr<metadata::SnapshotStore> store,
-                     std::unique_ptr<Reclaimer> reclaimer);
+                     std::unique_ptr<Reclaimer> reclaimer,
+                     std::unique_ptr<FilesystemSync> filesystem_sync,
+                     std::function<void(const absl::Status&)> on_sync_failure);
 
   // Start-up repair: an active or view snapshot whose directory, fs/ or
   // work/ a power cut lost gets them back, empty (RemakeLostSnapshotDir);
@@ -134,6 +138,7 @@ class OverlaySnapshotter : public Snapshotter {
   std::unique_ptr<Reclaimer> reclaimer_;
   // syncfs of the snapshots' filesystem before a committed record is
   // written, shared by concurrent Commits.
+  std::unique_ptr<FilesystemSync> filesystem_sync_;
   SharedSync layer_sync_;
 
   // Ids whose directories exist before their metadata does; Cleanup must

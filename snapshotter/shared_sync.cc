@@ -2,20 +2,23 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace cpp_overlay::snapshotter {
 
-SharedSync::SharedSync(std::function<absl::Status()> sync)
-    : sync_(std::move(sync)) {}
+SharedSync::SharedSync(std::function<absl::Status()> sync,
+                       std::function<void(const absl::Status&)> on_failure)
+    : sync_(std::move(sync)), on_failure_(std::move(on_failure)) {}
 
 absl::Status SharedSync::Sync() {
   absl::MutexLock lock(&mu_);
   // Any round numbered from here on starts after this call.
   const uint64_t needed = started_ + 1;
-  while (finished_ < needed) {
+  while (failure_.ok() && finished_ < needed) {
     if (running_) {
       ++waiting_;
-      mu_.Await(absl::Condition(
-          +[](bool* running) { return !*running; }, &running_));
+      auto idle = [this] { return !running_; };
+      mu_.Await(absl::Condition(&idle));
       --waiting_;
       continue;
     }
@@ -26,14 +29,23 @@ absl::Status SharedSync::Sync() {
     mu_.Lock();
     running_ = false;
     finished_ = round;
-    last_result_ = std::move(result);
+    if (!result.ok()) {
+      failure_ = absl::UnavailableError(absl::StrCat(
+          result.message(),
+          "; layers cannot be made durable, so Commits are refused until the "
+          "daemon restarts"));
+      if (on_failure_) {
+        const absl::Status failure = failure_;
+        mu_.Unlock();
+        on_failure_(failure);
+        mu_.Lock();
+      }
+    }
   }
-  // Rounds finish in order, so the last one started after this call too: a
-  // success there covers this caller even if the round it waited on failed.
-  return last_result_;
+  return failure_;
 }
 
-int SharedSync::Waiting() {
+int SharedSync::WaitingForTests() {
   absl::MutexLock lock(&mu_);
   return waiting_;
 }

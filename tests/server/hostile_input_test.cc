@@ -8,11 +8,14 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -363,14 +366,15 @@ TEST_F(HostileInputTest, MalformedFiltersAreInvalidArgument) {
   EXPECT_TRUE(infos.empty());
 }
 
-TEST_F(HostileInputTest, ConcurrentIdenticalPreparesHaveExactlyOneWinner) {
-  constexpr int kClients = 32;
-  const Fingerprint before = Take();
+// Runs call(0..n-1) on n threads at once; expects exactly one OK and
+// ALREADY_EXISTS for all the others.
+void ExpectExactlyOneWinner(int n,
+                            const std::function<grpc::Status(int)>& call) {
   std::atomic<int> ok{0}, exists{0}, other{0};
   std::vector<std::thread> threads;
-  for (int i = 0; i < kClients; ++i) {
-    threads.emplace_back([&] {
-      grpc::Status s = client_->Prepare("same", "base");
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      grpc::Status s = call(i);
       if (s.ok()) {
         ++ok;
       } else if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
@@ -382,14 +386,81 @@ TEST_F(HostileInputTest, ConcurrentIdenticalPreparesHaveExactlyOneWinner) {
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(ok.load(), 1);
-  EXPECT_EQ(exists.load(), kClients - 1);
+  EXPECT_EQ(exists.load(), n - 1);
   EXPECT_EQ(other.load(), 0);
+}
+
+TEST_F(HostileInputTest, ConcurrentIdenticalPreparesHaveExactlyOneWinner) {
+  constexpr int kClients = 32;
+  const Fingerprint before = Take();
+  ExpectExactlyOneWinner(kClients,
+                         [&](int) { return client_->Prepare("same", "base"); });
   // Exactly one more snapshot and one more directory; the losers left none.
   const Fingerprint after = Take();
   EXPECT_EQ(after.snapshots.size(), before.snapshots.size() + 1);
   auto dirs = snapshotter::fs::ListDir(root_ + "/snapshots");
   ASSERT_OK(dirs);
   EXPECT_EQ(dirs->size(), 4u);  // base (base-a's id), active, look, same
+}
+
+// Concurrent Commits share filesystem syncs and log syncs; every one must
+// still land, with its own record.
+TEST_F(HostileInputTest, ConcurrentCommitsOfManyLayersAllLand) {
+  constexpr int kClients = 8;
+  constexpr int kLayersEach = 8;
+  absl::Mutex mu;
+  std::vector<std::string> failures;
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      std::string parent = "base";
+      for (int i = 0; i < kLayersEach; ++i) {
+        const std::string name = absl::StrCat("layer-", c, "-", i);
+        grpc::Status s = client_->Prepare(name + "-extract", parent);
+        if (s.ok()) s = client_->Commit(name, name + "-extract");
+        if (!s.ok()) {
+          absl::MutexLock lock(&mu);
+          failures.push_back(name + ": " + s.error_message());
+          return;
+        }
+        parent = name;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_THAT(failures, ::testing::IsEmpty());
+  for (int c = 0; c < kClients; ++c) {
+    for (int i = 0; i < kLayersEach; ++i) {
+      const std::string name = absl::StrCat("layer-", c, "-", i);
+      v1::Info info;
+      ASSERT_TRUE(client_->Stat(name, &info).ok()) << name;
+      EXPECT_EQ(info.kind(), v1::COMMITTED) << name;
+      EXPECT_EQ(info.parent(),
+                i == 0 ? "base" : absl::StrCat("layer-", c, "-", i - 1));
+      EXPECT_EQ(client_->Stat(name + "-extract").error_code(),
+                grpc::StatusCode::NOT_FOUND);
+    }
+  }
+}
+
+TEST_F(HostileInputTest, ConcurrentCommitsToOneNameHaveExactlyOneWinner) {
+  constexpr int kClients = 16;
+  for (int i = 0; i < kClients; ++i) {
+    ASSERT_TRUE(client_->Prepare(absl::StrCat("extract-", i), "base").ok());
+  }
+  ExpectExactlyOneWinner(kClients, [&](int i) {
+    return client_->Commit("layer", absl::StrCat("extract-", i));
+  });
+  // The winner's key is gone; the losers' snapshots are still active.
+  int active = 0;
+  for (int i = 0; i < kClients; ++i) {
+    v1::Info info;
+    if (client_->Stat(absl::StrCat("extract-", i), &info).ok()) {
+      EXPECT_EQ(info.kind(), v1::ACTIVE);
+      ++active;
+    }
+  }
+  EXPECT_EQ(active, kClients - 1);
 }
 
 // --- root and socket permissions ---------------------------------------------

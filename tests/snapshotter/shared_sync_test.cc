@@ -1,6 +1,7 @@
 #include "snapshotter/shared_sync.h"
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -78,12 +79,13 @@ TEST(SharedSyncTest, ACallerNeverReturnsWithASyncThatStartedBeforeIt) {
   HeldSync held;
   SharedSync sync([&] { return held(); });
   std::thread first([&] { ASSERT_TRUE(sync.Sync().ok()); });
-  WaitUntil([&] { return held.rounds() == 1; });
+  ASSERT_NO_FATAL_FAILURE(WaitUntil([&] { return held.rounds() == 1; }));
   std::thread late([&] {
     ASSERT_TRUE(sync.Sync().ok());
     held.Record("late caller returns");
   });
-  WaitUntil([&] { return sync.Waiting() == 1; });
+  ASSERT_NO_FATAL_FAILURE(
+      WaitUntil([&] { return sync.WaitingForTests() == 1; }));
   held.release_first_.Notify();
   first.join();
   late.join();
@@ -97,13 +99,14 @@ TEST(SharedSyncTest, CallersArrivingDuringASyncShareTheNextOne) {
   HeldSync held;
   SharedSync sync([&] { return held(); });
   std::thread first([&] { ASSERT_TRUE(sync.Sync().ok()); });
-  WaitUntil([&] { return held.rounds() == 1; });
+  ASSERT_NO_FATAL_FAILURE(WaitUntil([&] { return held.rounds() == 1; }));
   constexpr int kCallers = 7;
   std::vector<std::thread> callers;
   for (int i = 0; i < kCallers; ++i) {
     callers.emplace_back([&] { ASSERT_TRUE(sync.Sync().ok()); });
   }
-  WaitUntil([&] { return sync.Waiting() == kCallers; });
+  ASSERT_NO_FATAL_FAILURE(
+      WaitUntil([&] { return sync.WaitingForTests() == kCallers; }));
   held.release_first_.Notify();
   first.join();
   for (std::thread& t : callers) t.join();
@@ -111,27 +114,37 @@ TEST(SharedSyncTest, CallersArrivingDuringASyncShareTheNextOne) {
   EXPECT_EQ(held.rounds(), 2);
 }
 
-TEST(SharedSyncTest, AFailedSyncFailsEveryCallerSharingItAndTheNextSyncsAgain) {
+// The kernel reports a writeback error once and marks the pages clean: a
+// later sync would succeed over data that is not on disk.
+TEST(SharedSyncTest, AFailedSyncFailsEveryCallerSharingItAndEveryLaterOne) {
   HeldSync held;
   held.FailRound(2);
-  SharedSync sync([&] { return held(); });
+  std::vector<absl::Status> reported;
+  SharedSync sync([&] { return held(); },
+                  [&](const absl::Status& s) { reported.push_back(s); });
   std::thread first([&] { ASSERT_TRUE(sync.Sync().ok()); });
-  WaitUntil([&] { return held.rounds() == 1; });
+  ASSERT_NO_FATAL_FAILURE(WaitUntil([&] { return held.rounds() == 1; }));
   std::atomic<int> failed = 0;
   std::vector<std::thread> callers;
   for (int i = 0; i < 3; ++i) {
     callers.emplace_back([&] {
-      absl::Status s = sync.Sync();
-      if (absl::IsInternal(s)) ++failed;
+      if (absl::IsUnavailable(sync.Sync())) ++failed;
     });
   }
-  WaitUntil([&] { return sync.Waiting() == 3; });
+  ASSERT_NO_FATAL_FAILURE(
+      WaitUntil([&] { return sync.WaitingForTests() == 3; }));
   held.release_first_.Notify();
   first.join();
   for (std::thread& t : callers) t.join();
   EXPECT_EQ(failed, 3);
-  EXPECT_TRUE(sync.Sync().ok());
-  EXPECT_EQ(held.rounds(), 3);
+
+  absl::Status later = sync.Sync();
+  EXPECT_TRUE(absl::IsUnavailable(later)) << later;
+  EXPECT_THAT(later.message(), testing::HasSubstr("disk gone"));
+  EXPECT_THAT(later.message(), testing::HasSubstr("until the daemon restarts"));
+  EXPECT_EQ(held.rounds(), 2) << "no sync runs after a failure";
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(reported[0], later);
 }
 
 }  // namespace

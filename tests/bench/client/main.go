@@ -401,7 +401,7 @@ func writeReport(w io.Writer, servers []server, z *sizes, res *results, selected
 		{"remove", fmt.Sprintf("remove %s files: Cleanup call after it", n(z.removeFiles)), "remove-big-cleanup", "reference", "remove-big-cleanup"},
 		{"remove", fmt.Sprintf("remove %s files: Remove start → inodes free", n(z.removeFiles)), "remove-big-free", "reference", "remove-big-free"},
 		{"usage", fmt.Sprintf("usage: active, %s files", n(z.usageFiles)), "usage", "reference", "usage"},
-		{"usage", fmt.Sprintf("usage vs `du -s` (reference columns: `du -s` of our tree)"), "usage", "ours", "du"},
+		{"usage", fmt.Sprintf("usage vs `du -s`, calls alternating (reference columns: `du -s` of our tree)"), "usage-vs-du", "ours", "du"},
 	}
 	ran := map[string]bool{}
 	for _, sc := range selected {
