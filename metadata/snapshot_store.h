@@ -108,6 +108,8 @@ class SnapshotStore {
   // simply skipped. After a crash an id whose Create never landed may be
   // handed out again, so callers must make its directory name free first.
   uint64_t ReserveId();
+  // Every id handed out so far is below this.
+  uint64_t PeekNextId() const { return next_id_.load(); }
 
   // Checks, without writing, that Create(kind, key, parent, ...) would pass
   // its checks now, and returns the parent's id (nullopt without a parent).

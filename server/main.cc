@@ -246,9 +246,8 @@ bool IsLoopback(const std::string& host) {
   return host.rfind("127.", 0) == 0 || host == "::1";
 }
 
-// Set when the metadata's log or a Commit's filesystem sync failed (see
-// Serve).
-std::atomic<bool> sync_failed{false};
+// Set when the metadata store could not sync its log (see Serve).
+std::atomic<bool> metadata_failed{false};
 
 int Serve(const Config& config, const std::string& source) {
   // Block the stop signals in every thread (gRPC's included) and take them
@@ -286,12 +285,11 @@ int Serve(const Config& config, const std::string& source) {
   snapshotter_options.upperdir_label = config.upperdir_label;
   snapshotter_options.reclaim_entries_per_second =
       static_cast<uint64_t>(config.reclaim_entries_per_second);
-  // A failed metadata sync leaves memory ahead of the disk, a failed layer
-  // sync leaves pages nobody can tell are lost: stop (exit 1, so systemd or
-  // the kubelet restarts us) and recover from the disk.
-  snapshotter_options.on_sync_failure = [](const absl::Status& s) {
+  // A failed metadata sync leaves memory ahead of the disk: stop (exit 1,
+  // so systemd or the kubelet restarts us) and recover from the disk.
+  snapshotter_options.on_metadata_sync_failure = [](const absl::Status& s) {
     spdlog::critical("stopping: {}", std::string(s.message()));
-    sync_failed.store(true);
+    metadata_failed.store(true);
     kill(getpid(), SIGTERM);
   };
   auto snapshotter =
@@ -341,8 +339,8 @@ int Serve(const Config& config, const std::string& source) {
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   spdlog::info("{}, stopping (running calls get {})",
-               sync_failed.load()
-                   ? std::string("a sync to disk failed")
+               metadata_failed.load()
+                   ? std::string("the metadata could not be synced")
                    : absl::StrCat("received ", strsignal(signal_number)),
                absl::FormatDuration(config.shutdown_grace));
   cpp_overlay::server::NotifyStopping("stopping");
@@ -351,7 +349,7 @@ int Serve(const Config& config, const std::string& source) {
   metrics_server.reset();
   snapshotter->reset();  // closes the database cleanly
   spdlog::info("stopped");
-  return sync_failed.load() ? 1 : 0;
+  return metadata_failed.load() ? 1 : 0;
 }
 
 // Runs `argv` with "serve" in front when it names no subcommand, so the

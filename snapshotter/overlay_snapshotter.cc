@@ -39,7 +39,7 @@ absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
     if (absl::Status s = fs::MakeDir(dir, kSnapshotsMode); !s.ok()) return s;
   }
   metadata::StoreOptions store_options;
-  store_options.on_sync_failure = options.on_sync_failure;
+  store_options.on_sync_failure = options.on_metadata_sync_failure;
   store_options.space_reserve_path = layout.SpaceReservePath();
   absl::StatusOr<std::unique_ptr<metadata::SnapshotStore>> store =
       metadata::SnapshotStore::Open(layout.MetadataDir(), store_options);
@@ -66,8 +66,7 @@ absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
   if (!filesystem_sync.ok()) return filesystem_sync.status();
   std::unique_ptr<OverlaySnapshotter> snapshotter(new OverlaySnapshotter(
       std::move(layout), std::move(mount_options), *std::move(store),
-      std::move(reclaimer), *std::move(filesystem_sync),
-      options.on_sync_failure));
+      std::move(reclaimer), *std::move(filesystem_sync)));
   snapshotter->upperdir_label_ = options.upperdir_label;
   // Start-up reconciliation: directories of operations a crash interrupted.
   if (absl::Status s = snapshotter->Cleanup(); !s.ok()) return s;
@@ -81,15 +80,31 @@ OverlaySnapshotter::OverlaySnapshotter(
     Layout layout, MountOptions mount_options,
     std::unique_ptr<metadata::SnapshotStore> store,
     std::unique_ptr<Reclaimer> reclaimer,
-    std::unique_ptr<FilesystemSync> filesystem_sync,
-    std::function<void(const absl::Status&)> on_sync_failure)
+    std::unique_ptr<FilesystemSync> filesystem_sync)
     : layout_(std::move(layout)),
       mount_options_(std::move(mount_options)),
       store_(std::move(store)),
       reclaimer_(std::move(reclaimer)),
       filesystem_sync_(std::move(filesystem_sync)),
       layer_sync_([sync = filesystem_sync_.get()] { return sync->Sync(); },
-                  std::move(on_sync_failure)) {}
+                  [this](const absl::Status& failure) {
+                    ForbidCommitsOfSnapshotsSoFar(failure);
+                  }) {}
+
+void OverlaySnapshotter::ForbidCommitsOfSnapshotsSoFar(
+    const absl::Status& failure) {
+  // Ids count up: every snapshot whose files were written before the failed
+  // sync has one below the next.
+  const uint64_t below = store_->PeekNextId();
+  uint64_t old = unsynced_below_.load();
+  while (old < below && !unsynced_below_.compare_exchange_weak(old, below)) {
+  }
+  spdlog::error(
+      "{}: the snapshots prepared so far (ids below {}) may have lost "
+      "written files and cannot be committed; snapshots prepared from now "
+      "on can",
+      std::string(failure.message()), below);
+}
 
 absl::Status OverlaySnapshotter::RecreateMissingDirectories() {
   absl::StatusOr<metadata::Filter> all = metadata::Filter::Parse({});
@@ -222,6 +237,14 @@ absl::Status OverlaySnapshotter::Commit(absl::string_view name,
         return absl::Status(
             s.code(), absl::StrCat("commit snapshot ", metadata::QuoteKey(key),
                                    ": ", s.message()));
+      }
+      // Checked after the sync: a failure met while waiting counts too.
+      if (active->id < unsynced_below_.load()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "commit snapshot ", metadata::QuoteKey(key),
+            ": a filesystem sync failed after its files were written (see "
+            "the daemon's log), so they may not be on disk; remove it and "
+            "unpack the layer again"));
       }
     }
     CrashPoint("commit.after_usage");

@@ -18,6 +18,7 @@
 #ifndef CPP_OVERLAY_SNAPSHOTTER_OVERLAY_SNAPSHOTTER_H_
 #define CPP_OVERLAY_SNAPSHOTTER_OVERLAY_SNAPSHOTTER_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -60,11 +61,10 @@ class OverlaySnapshotter : public Snapshotter {
     // Pace of background deletion, in unlinked entries per second; 0 means
     // as fast as idle I/O priority allows.
     uint64_t reclaim_entries_per_second = 0;
-    // Called once when the metadata's write-ahead log, or the filesystem
-    // before a Commit, could not be synced; every later change (or Commit)
-    // then fails (metadata::StoreOptions, SharedSync). The daemon stops, so
-    // that a restart recovers from what is on disk.
-    std::function<void(const absl::Status&)> on_sync_failure;
+    // Called once when the metadata's write-ahead log could not be synced;
+    // every later change then fails (metadata::StoreOptions). The daemon
+    // stops, so that a restart recovers from what is on disk.
+    std::function<void(const absl::Status&)> on_metadata_sync_failure;
   };
 
   // Creates the root (mode 0700) and its layout if needed, opens the
@@ -112,8 +112,12 @@ class OverlaySnapshotter : public Snapshotter {
   OverlaySnapshotter(Layout layout, MountOptions mount_options,
                      std::unique_ptr<metadata::SnapshotStore> store,
                      std::unique_ptr<Reclaimer> reclaimer,
-                     std::unique_ptr<FilesystemSync> filesystem_sync,
-                     std::function<void(const absl::Status&)> on_sync_failure);
+                     std::unique_ptr<FilesystemSync> filesystem_sync);
+
+  // A layer sync failed: the files of every snapshot prepared so far may
+  // have lost pages, so none of them may be committed (Commit refuses ids
+  // below unsynced_below_).
+  void ForbidCommitsOfSnapshotsSoFar(const absl::Status& failure);
 
   // Start-up repair: an active or view snapshot whose directory, fs/ or
   // work/ a power cut lost gets them back, empty (RemakeLostSnapshotDir);
@@ -140,6 +144,7 @@ class OverlaySnapshotter : public Snapshotter {
   // written, shared by concurrent Commits.
   std::unique_ptr<FilesystemSync> filesystem_sync_;
   SharedSync layer_sync_;
+  std::atomic<uint64_t> unsynced_below_{0};
 
   // Ids whose directories exist before their metadata does; Cleanup must
   // leave them alone.

@@ -2,8 +2,6 @@
 
 #include <utility>
 
-#include "absl/strings/str_cat.h"
-
 namespace cpp_overlay::snapshotter {
 
 SharedSync::SharedSync(std::function<absl::Status()> sync,
@@ -14,7 +12,7 @@ absl::Status SharedSync::Sync() {
   absl::MutexLock lock(&mu_);
   // Any round numbered from here on starts after this call.
   const uint64_t needed = started_ + 1;
-  while (failure_.ok() && finished_ < needed) {
+  while (finished_ < needed) {
     if (running_) {
       ++waiting_;
       auto idle = [this] { return !running_; };
@@ -26,23 +24,18 @@ absl::Status SharedSync::Sync() {
     const uint64_t round = ++started_;
     mu_.Unlock();
     absl::Status result = sync_();
+    // Still "running": no round starts before the owner knows.
+    if (!result.ok() && on_failure_) on_failure_(result);
     mu_.Lock();
     running_ = false;
     finished_ = round;
     if (!result.ok()) {
-      failure_ = absl::UnavailableError(absl::StrCat(
-          result.message(),
-          "; layers cannot be made durable, so Commits are refused until the "
-          "daemon restarts"));
-      if (on_failure_) {
-        const absl::Status failure = failure_;
-        mu_.Unlock();
-        on_failure_(failure);
-        mu_.Lock();
-      }
+      last_failed_round_ = round;
+      last_failure_ = std::move(result);
     }
   }
-  return failure_;
+  if (last_failed_round_ >= needed) return last_failure_;
+  return absl::OkStatus();
 }
 
 int SharedSync::WaitingForTests() {

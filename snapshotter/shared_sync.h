@@ -7,9 +7,10 @@
 // at once. (The store's SyncUpTo does the same for its log, by sequence
 // number; files carry none, so here rounds are counted.)
 //
-// A failed sync fails every later call too: the pages it could not write
-// are marked clean, and the kernel reports that only once, so a later sync
-// would succeed over data that is not on disk, and nobody can tell whose.
+// A failed sync is reported to `on_failure` before any later sync starts:
+// the kernel reports a page it could not write once and marks it clean, so
+// a later sync succeeds over it, and the owner must remember what was
+// written before the failure (OverlaySnapshotter refuses to commit it).
 #ifndef CPP_OVERLAY_SNAPSHOTTER_SHARED_SYNC_H_
 #define CPP_OVERLAY_SNAPSHOTTER_SHARED_SYNC_H_
 
@@ -25,16 +26,17 @@ namespace cpp_overlay::snapshotter {
 class SharedSync {
  public:
   // `sync` makes durable whatever was written before it was called; it runs
-  // without the lock, one call at a time. `on_failure` is called once, with
-  // the error every call gets from then on.
+  // without the lock, one call at a time. `on_failure` gets each failed
+  // sync's error before the next sync starts (it must not call Sync).
   SharedSync(std::function<absl::Status()> sync,
              std::function<void(const absl::Status&)> on_failure = nullptr);
 
   SharedSync(const SharedSync&) = delete;
   SharedSync& operator=(const SharedSync&) = delete;
 
-  // Returns once a sync that started after this call has succeeded, or with
-  // the first failure (its own round's or an earlier one's). Thread-safe.
+  // Returns once a sync that started after this call has finished: OK if
+  // every sync since then succeeded, else the latest failure (the caller
+  // may share it with others). Thread-safe.
   absl::Status Sync() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Callers waiting for a round to start or finish; for tests.
@@ -49,7 +51,8 @@ class SharedSync {
   // Rounds are numbered from 1 in the order they start (and so finish).
   uint64_t started_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t finished_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_failed_round_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status last_failure_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cpp_overlay::snapshotter
