@@ -233,10 +233,10 @@ absl::Status OverlaySnapshotter::Commit(absl::string_view name,
       // leaves this to writeback; its users lost layers to power cuts, and
       // containerd 2.0's CRI has image_pull_with_sync_fs to syncfs after
       // each layer. Concurrent Commits share one sync (SharedSync).
+      // Internal whatever the errno: retrying this Commit cannot help.
       if (absl::Status s = layer_sync_.Sync(); !s.ok()) {
-        return absl::Status(
-            s.code(), absl::StrCat("commit snapshot ", metadata::QuoteKey(key),
-                                   ": ", s.message()));
+        return absl::InternalError(absl::StrCat(
+            "commit snapshot ", metadata::QuoteKey(key), ": ", s.message()));
       }
       // Checked after the sync: a failure met while waiting counts too.
       if (active->id < unsynced_below_.load()) {

@@ -27,7 +27,8 @@ class SharedSync {
  public:
   // `sync` makes durable whatever was written before it was called; it runs
   // without the lock, one call at a time. `on_failure` gets each failed
-  // sync's error before the next sync starts (it must not call Sync).
+  // sync's error before the next sync starts (it must not call Sync, and
+  // every Commit waits while it runs).
   SharedSync(std::function<absl::Status()> sync,
              std::function<void(const absl::Status&)> on_failure = nullptr);
 

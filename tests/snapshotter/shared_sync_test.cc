@@ -148,5 +148,27 @@ TEST(SharedSyncTest, AFailedSyncFailsItsCallersAndIsReportedBeforeTheNext) {
                            "sync 3 starts", "sync 3 ends"));
 }
 
+TEST(SharedSyncTest, NoSyncStartsUntilTheOwnerHasHeardOfAFailure) {
+  HeldSync held;
+  held.release_first_.Notify();
+  held.FailRound(1);
+  absl::Notification hook_entered, release_hook;
+  SharedSync sync([&] { return held(); },
+                  [&](const absl::Status&) {
+                    hook_entered.Notify();
+                    release_hook.WaitForNotification();
+                  });
+  std::thread failing([&] { EXPECT_FALSE(sync.Sync().ok()); });
+  hook_entered.WaitForNotification();
+  std::thread later([&] { EXPECT_TRUE(sync.Sync().ok()); });
+  ASSERT_NO_FATAL_FAILURE(
+      WaitUntil([&] { return sync.WaitingForTests() == 1; }));
+  EXPECT_EQ(held.rounds(), 1) << "a sync started while the hook ran";
+  release_hook.Notify();
+  failing.join();
+  later.join();
+  EXPECT_EQ(held.rounds(), 2);
+}
+
 }  // namespace
 }  // namespace cpp_overlay::snapshotter
