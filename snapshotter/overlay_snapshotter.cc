@@ -94,11 +94,10 @@ OverlaySnapshotter::OverlaySnapshotter(
 void OverlaySnapshotter::ForbidCommitsOfSnapshotsSoFar(
     const absl::Status& failure) {
   // Ids count up: every snapshot whose files were written before the failed
-  // sync has one below the next.
+  // sync has one below the next. SharedSync never runs two hooks at once,
+  // so a plain store only ever raises the mark.
   const uint64_t below = store_->PeekNextId();
-  uint64_t old = unsynced_below_.load();
-  while (old < below && !unsynced_below_.compare_exchange_weak(old, below)) {
-  }
+  unsynced_below_.store(below);
   spdlog::error(
       "{}: the snapshots prepared so far (ids below {}) may have lost "
       "written files and cannot be committed; snapshots prepared from now "
