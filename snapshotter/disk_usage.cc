@@ -49,7 +49,7 @@ class Walker {
 }  // namespace
 
 absl::StatusOr<metadata::Usage> DiskUsage(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = fs::OpenDirToRead(AT_FDCWD, path.c_str());
   if (fd < 0) return fs::ErrnoStatus(errno, absl::StrCat("open ", path));
   struct stat st;
   if (fstat(fd, &st) != 0) {

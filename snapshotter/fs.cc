@@ -158,6 +158,14 @@ absl::StatusOr<Owner> OwnerOf(const std::string& path) {
   return Owner{st.st_uid, st.st_gid};
 }
 
+int OpenDirToRead(int dir_fd, const char* name) {
+  constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  int fd = openat(dir_fd, name, kFlags | O_NOATIME);
+  // EPERM: neither root nor the owner; read it as anyone would.
+  if (fd < 0 && errno == EPERM) fd = openat(dir_fd, name, kFlags);
+  return fd;
+}
+
 bool Exists(const std::string& path) {
   struct stat st;
   return lstat(path.c_str(), &st) == 0;

@@ -43,6 +43,14 @@ struct Owner {
 absl::StatusOr<Owner> OwnerOf(const std::string& path);
 // True when `path` exists (lstat succeeds).
 bool Exists(const std::string& path);
+// openat(dir_fd, name) of a directory to read, never following a symlink,
+// without touching its access time where we may (O_NOATIME; root may, else
+// the owner only). Reading a directory otherwise writes its inode whenever
+// its atime is not newer than its last change (relatime), a journaled write
+// per directory: Usage walks every container's writable layer every 10 s,
+// and Commit walks a fresh layer, every directory of which qualifies.
+// Returns the descriptor, or -1 with errno set.
+int OpenDirToRead(int dir_fd, const char* name);
 // Names in a directory, without "." and "..".
 absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path);
 

@@ -1,7 +1,6 @@
 #include "snapshotter/tree_walk.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,8 +15,6 @@
 
 namespace cpp_overlay::snapshotter::fs {
 namespace {
-
-constexpr int kOpenDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 
 // One directory on the way down from the root.
 struct Frame {
@@ -99,7 +96,7 @@ class Walk {
 
   absl::Status Descend(std::string name) {
     const size_t depth = frames_.size() - 1;
-    int fd = openat(frames_.back().fd, name.c_str(), kOpenDirFlags);
+    int fd = OpenDirToRead(frames_.back().fd, name.c_str());
     if (fd < 0) {
       if (errno == ENOENT) return absl::OkStatus();  // removed meanwhile
       return ErrnoStatus(errno, absl::StrCat("open ", PathOf(depth, name)));
@@ -147,7 +144,7 @@ class Walk {
   // Opens `parent` again as ".." of its child `child_fd`, and checks that
   // it is still the same directory.
   absl::Status Reopen(int child_fd, Frame& parent) {
-    int fd = openat(child_fd, "..", kOpenDirFlags);
+    int fd = OpenDirToRead(child_fd, "..");
     if (fd < 0) {
       return ErrnoStatus(errno, absl::StrCat("reopen ", PathOf(frames_.size() - 1)));
     }
