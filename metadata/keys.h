@@ -12,6 +12,9 @@
 //                                             name saves a lookup)
 //   "m/label_index"                        -> "1" once the label index
 //                                             covers every record
+//   "m/unsynced_below"                     -> id, 8 bytes BE: snapshots
+//                                             below it may have lost files
+//                                             to a failed filesystem sync
 //
 // Snapshot keys are opaque byte strings (they may hold '/', spaces, NUL);
 // nothing here parses them, they are only appended.
@@ -31,6 +34,7 @@ inline constexpr absl::string_view kChildPrefix = "c/";
 inline constexpr absl::string_view kNextId = "m/next_id";
 inline constexpr absl::string_view kLabelPrefix = "l/";
 inline constexpr absl::string_view kLabelIndexReady = "m/label_index";
+inline constexpr absl::string_view kUnsyncedBelow = "m/unsynced_below";
 
 std::string Snapshot(absl::string_view key);
 std::string Id(uint64_t id);

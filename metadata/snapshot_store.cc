@@ -46,16 +46,26 @@ absl::string_view FromSlice(const rocksdb::Slice& s) {
   return absl::string_view(s.data(), s.size());
 }
 
-// The largest id any record uses, plus one; at least `stored`.
-absl::StatusOr<uint64_t> RecoverNextId(rocksdb::DB& db) {
-  uint64_t next = 1;
+// The value stored at `db_key`; nullopt when there is none.
+absl::StatusOr<std::optional<std::string>> ReadValue(rocksdb::DB& db,
+                                                     absl::string_view db_key) {
   std::string stored;
-  rocksdb::Status s =
-      db.Get(rocksdb::ReadOptions(), ToSlice(keys::kNextId), &stored);
-  if (s.ok()) {
-    if (auto id = keys::DecodeId(stored)) next = std::max(next, *id);
-  } else if (!s.IsNotFound()) {
-    return FromRocksDB(s, "read next id");
+  rocksdb::Status s = db.Get(rocksdb::ReadOptions(), ToSlice(db_key), &stored);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) return FromRocksDB(s, absl::StrCat("read ", db_key));
+  return stored;
+}
+
+// The largest id any record uses, plus one; at least the stored next id and
+// the unsynced mark (`unsynced_below`), so no new snapshot falls below it.
+absl::StatusOr<uint64_t> RecoverNextId(rocksdb::DB& db,
+                                       uint64_t unsynced_below) {
+  uint64_t next = std::max<uint64_t>(1, unsynced_below);
+  absl::StatusOr<std::optional<std::string>> stored =
+      ReadValue(db, keys::kNextId);
+  if (!stored.ok()) return stored.status();
+  if (*stored) {
+    if (auto id = keys::DecodeId(**stored)) next = std::max(next, *id);
   }
   std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
   // Ids are big-endian, so the last "i/" key holds the largest.
@@ -67,6 +77,40 @@ absl::StatusOr<uint64_t> RecoverNextId(rocksdb::DB& db) {
   }
   if (!it->status().ok()) return FromRocksDB(it->status(), "scan ids");
   return next;
+}
+
+// "<what> snapshot <key>", or `what` alone for a write of no snapshot's.
+std::string WriteSubject(absl::string_view what, absl::string_view key) {
+  if (key.empty()) return std::string(what);
+  return absl::StrCat(what, " snapshot ", QuoteKey(key));
+}
+
+struct IdsAtOpen {
+  uint64_t next_id = 1;
+  uint64_t unsynced_below = 0;
+};
+
+absl::StatusOr<IdsAtOpen> ReadIdsAtOpen(rocksdb::DB& db) {
+  IdsAtOpen ids;
+  absl::StatusOr<std::optional<std::string>> mark =
+      ReadValue(db, keys::kUnsyncedBelow);
+  if (!mark.ok()) return mark.status();
+  if (*mark) {
+    // One that does not decode is read as covering every snapshot so far:
+    // refusing a Commit loses nothing, committing lost files would (fsck
+    // reports the key).
+    std::optional<uint64_t> id = keys::DecodeId(**mark);
+    if (!id) {
+      absl::StatusOr<uint64_t> next = RecoverNextId(db, 0);
+      if (!next.ok()) return next.status();
+      id = *next;
+    }
+    ids.unsynced_below = *id;
+  }
+  absl::StatusOr<uint64_t> next = RecoverNextId(db, ids.unsynced_below);
+  if (!next.ok()) return next.status();
+  ids.next_id = *next;
+  return ids;
 }
 
 // An iterator over the keys that start with `prefix`, and no further. The
@@ -272,14 +316,15 @@ absl::StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(
           s, absl::StrCat("open metadata database ", path, " to read"));
     }
     std::unique_ptr<rocksdb::DB> db(raw);
-    absl::StatusOr<uint64_t> next_id = RecoverNextId(*db);
-    if (!next_id.ok()) {
+    absl::StatusOr<IdsAtOpen> ids = ReadIdsAtOpen(*db);
+    if (!ids.ok()) {
       close(*lock_fd);
-      return next_id.status();
+      return ids.status();
     }
     std::unique_ptr<SnapshotStore> store(
-        new SnapshotStore(std::move(env), std::move(db), *next_id,
+        new SnapshotStore(std::move(env), std::move(db), ids->next_id,
                           std::make_unique<SpaceReserve>("")));
+    store->unsynced_below_ = ids->unsynced_below;
     store->read_only_lock_fd_ = *lock_fd;
     store->read_only_ = true;
     store->statistics_ = options.statistics;
@@ -309,17 +354,19 @@ absl::StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(
   }
   std::unique_ptr<rocksdb::DB> db(raw);
   if (absl::Status built = EnsureLabelIndex(*db); !built.ok()) return built;
-  absl::StatusOr<uint64_t> next_id = RecoverNextId(*db);
-  if (!next_id.ok()) return next_id.status();
+  absl::StatusOr<IdsAtOpen> ids = ReadIdsAtOpen(*db);
+  if (!ids.ok()) return ids.status();
   std::unique_ptr<SnapshotStore> store(new SnapshotStore(
-      std::move(env), std::move(db), *next_id, std::move(reserve)));
+      std::move(env), std::move(db), ids->next_id, std::move(reserve)));
+  store->unsynced_below_ = ids->unsynced_below;
   store->statistics_ = options.statistics;
   store->on_sync_failure_ = std::move(store_options.on_sync_failure);
   store->path_ = path;
   OpenForWriting().insert(path);
   {
-    // Too little space to make it is not an error: writes then wait for it.
     absl::MutexLock lock(&store->write_mu_);
+    store->written_unsynced_below_ = ids->unsynced_below;
+    // Too little space to make it is not an error: writes then wait for it.
     store->ShortOfSpaceLocked();
   }
   return store;
@@ -342,6 +389,30 @@ SnapshotStore::~SnapshotStore() {
 }
 
 uint64_t SnapshotStore::ReserveId() { return next_id_.fetch_add(1); }
+
+absl::Status SnapshotStore::RaiseUnsyncedBelow(uint64_t id) {
+  uint64_t sequence;
+  {
+    absl::MutexLock lock(&write_mu_);
+    // In memory first, so Commits see it at once; under the writer lock, so
+    // every write from here on carries it until one lands (WriteLocked).
+    if (id > unsynced_below_.load()) unsynced_below_.store(id);
+    if (written_unsynced_below_ < unsynced_below_.load()) {
+      rocksdb::WriteBatch batch;  // WriteLocked adds the mark
+      // Written like a removal when short of space: the disk that failed a
+      // sync may well be the full one.
+      absl::StatusOr<uint64_t> written =
+          WriteLocked(batch, "record a failed filesystem sync", /*key=*/"",
+                      /*frees_space=*/true);
+      if (!written.ok()) return written.status();
+      sequence = *written;
+    } else {
+      // Already in the log, maybe not yet synced.
+      sequence = db_->GetLatestSequenceNumber();
+    }
+  }
+  return SyncUpTo(sequence);
+}
 
 absl::StatusOr<Snapshot> SnapshotStore::Get(absl::string_view key) const {
   return Read(key);
@@ -581,7 +652,7 @@ absl::StatusOr<uint64_t> SnapshotStore::WriteLocked(rocksdb::WriteBatch& batch,
   // is room for the reserve again (which any write, removals too, remakes).
   if (!reserve_->held() && ShortOfSpaceLocked() && !frees_space) {
     return absl::ResourceExhaustedError(
-        absl::StrCat(what, " snapshot ", QuoteKey(key),
+        absl::StrCat(WriteSubject(what, key),
                      ": No space left on device for the metadata (less than ",
                      2 * reserve_->bytes() >> 20,
                      " MiB free next to it); only removals "
@@ -595,10 +666,16 @@ absl::StatusOr<uint64_t> SnapshotStore::WriteLocked(rocksdb::WriteBatch& batch,
     // A removal waits for it: it is what frees space.
     rocksdb::Status r = ResumeLocked(/*wait=*/frees_space);
     if (!r.ok() && !r.IsBusy()) {
-      return FromRocksDB(r, absl::StrCat(what, " snapshot ", QuoteKey(key),
+      return FromRocksDB(r, absl::StrCat(WriteSubject(what, key),
                                          ": resume after a failed write"));
     }
   }
+  // A raised unsynced mark that no write has carried yet goes with this
+  // one, so no change becomes durable before it (a Commit least of all).
+  const uint64_t mark = unsynced_below_.load();
+  const bool carries_mark = mark > written_unsynced_below_;
+  if (carries_mark)
+    batch.Put(ToSlice(keys::kUnsyncedBelow), keys::EncodeId(mark));
   rocksdb::Status s = db_->Write(UnsyncedWrite(), &batch);
   if (IsOutOfSpace(s) && reserve_->Release()) {
     // Out of space: the reserve's blocks go back to the filesystem for the
@@ -610,8 +687,11 @@ absl::StatusOr<uint64_t> SnapshotStore::WriteLocked(rocksdb::WriteBatch& batch,
   }
   if (!s.ok()) {
     if (s.IsIOError()) needs_resume_ = true;
-    return FromRocksDB(s, absl::StrCat(what, " snapshot ", QuoteKey(key)));
+    return FromRocksDB(s, WriteSubject(what, key));
   }
+  // A failed sync of this write stops every later one (SyncUpTo), so any
+  // change acknowledged from now on has the mark durable before it.
+  if (carries_mark) written_unsynced_below_ = mark;
   // Every write takes write_mu_, so the latest sequence is ours.
   return db_->GetLatestSequenceNumber();
 }
@@ -843,6 +923,8 @@ absl::StatusOr<StoreDump> SnapshotStore::Dump() const {
                                label->id, std::string(value)});
       } else if (db_key == keys::kLabelIndexReady) {
         // The marker of a complete label index; Open writes it.
+      } else if (db_key == keys::kUnsyncedBelow && keys::DecodeId(value)) {
+        dump.unsynced_below = *keys::DecodeId(value);
       } else {
         dump.unknown_keys.emplace_back(db_key);
       }

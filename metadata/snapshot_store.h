@@ -111,6 +111,17 @@ class SnapshotStore {
   // Every id handed out so far is below this.
   uint64_t PeekNextId() const { return next_id_.load(); }
 
+  // Snapshots with an id below this may have lost files to a failed
+  // filesystem sync and must never be committed (0: none). Kept across
+  // restarts; ids handed out later are never below it.
+  uint64_t UnsyncedBelow() const { return unsynced_below_.load(); }
+  // Raises that mark to `id` (never lowers it): in memory at once, then as
+  // a synced write, written even when the disk is short of space. Until a
+  // write of it lands, every other write carries it, so no change is
+  // acknowledged before the mark is durable. An error means it is not
+  // durable yet.
+  absl::Status RaiseUnsyncedBelow(uint64_t id);
+
   // Checks, without writing, that Create(kind, key, parent, ...) would pass
   // its checks now, and returns the parent's id (nullopt without a parent).
   // Same codes as Create.
@@ -230,6 +241,9 @@ class SnapshotStore {
   std::unique_ptr<rocksdb::Env> env_;
   std::unique_ptr<rocksdb::DB> db_;
   std::atomic<uint64_t> next_id_;
+  std::atomic<uint64_t> unsynced_below_{0};
+  // The largest unsynced mark written to the log so far.
+  uint64_t written_unsynced_below_ ABSL_GUARDED_BY(write_mu_) = 0;
   // Serialises check-then-write sequences; RocksDB itself is thread-safe.
   absl::Mutex write_mu_;
 

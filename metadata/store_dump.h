@@ -46,6 +46,7 @@ struct StoreDump {
   std::vector<std::pair<uint64_t, uint64_t>> children;  // "c/" parent, child
   std::optional<uint64_t> next_id;                      // "m/next_id"
   std::vector<LabelIndexEntry> labels;                  // "l/" entries
+  std::optional<uint64_t> unsynced_below;               // "m/unsynced_below"
   // Keys that fit no layout (including malformed "i/", "c/", "m/" keys).
   std::vector<std::string> unknown_keys;
 };

@@ -94,15 +94,21 @@ OverlaySnapshotter::OverlaySnapshotter(
 void OverlaySnapshotter::ForbidCommitsOfSnapshotsSoFar(
     const absl::Status& failure) {
   // Ids count up: every snapshot whose files were written before the failed
-  // sync has one below the next. SharedSync never runs two hooks at once,
-  // so a plain store only ever raises the mark.
+  // sync has one below the next. Kept in the store, as a restart does not
+  // bring the lost pages back, and its new descriptor would not even see
+  // the error the kernel has already reported.
   const uint64_t below = store_->PeekNextId();
-  unsynced_below_.store(below);
+  absl::Status recorded = store_->RaiseUnsyncedBelow(below);
   spdlog::error(
       "{}: the snapshots prepared so far (ids below {}) may have lost "
       "written files and cannot be committed; snapshots prepared from now "
       "on can",
       std::string(failure.message()), below);
+  if (!recorded.ok()) {
+    spdlog::error(
+        "that mark is not on disk yet (the next metadata write carries it): {}",
+        recorded.ToString());
+  }
 }
 
 absl::Status OverlaySnapshotter::RecreateMissingDirectories() {
@@ -238,7 +244,7 @@ absl::Status OverlaySnapshotter::Commit(absl::string_view name,
             "commit snapshot ", metadata::QuoteKey(key), ": ", s.message()));
       }
       // Checked after the sync: a failure met while waiting counts too.
-      if (active->id < unsynced_below_.load()) {
+      if (active->id < store_->UnsyncedBelow()) {
         return absl::FailedPreconditionError(absl::StrCat(
             "commit snapshot ", metadata::QuoteKey(key),
             ": a filesystem sync failed after its files were written (see "

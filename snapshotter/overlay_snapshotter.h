@@ -116,7 +116,7 @@ class OverlaySnapshotter : public Snapshotter {
 
   // A layer sync failed: the files of every snapshot prepared so far may
   // have lost pages, so none of them may be committed (Commit refuses ids
-  // below unsynced_below_).
+  // below the store's UnsyncedBelow, which a restart keeps).
   void ForbidCommitsOfSnapshotsSoFar(const absl::Status& failure);
 
   // Start-up repair: an active or view snapshot whose directory, fs/ or
@@ -144,7 +144,6 @@ class OverlaySnapshotter : public Snapshotter {
   // written, shared by concurrent Commits.
   std::unique_ptr<FilesystemSync> filesystem_sync_;
   SharedSync layer_sync_;
-  std::atomic<uint64_t> unsynced_below_{0};
 
   // Ids whose directories exist before their metadata does; Cleanup must
   // leave them alone.

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -44,7 +45,7 @@ class LoopRootTest : public ::testing::Test {
 
   // Starts the daemon (again) and connects a new client.
   void StartDaemon() {
-    ASSERT_TRUE(daemon_->Start().ok());
+    ASSERT_TRUE(daemon_->Start(daemon_env_).ok());
     absl::Status ready = daemon_->WaitReady();
     ASSERT_TRUE(ready.ok()) << ready << "\n" << daemon_->Log();
     client_ = std::make_unique<SnapshotsClient>(daemon_->NewStub());
@@ -55,6 +56,8 @@ class LoopRootTest : public ::testing::Test {
   std::string root_;
   std::unique_ptr<DaemonProcess> daemon_;
   std::unique_ptr<SnapshotsClient> client_;
+  // The daemon's extra environment from the next StartDaemon on.
+  std::map<std::string, std::string> daemon_env_;
 };
 
 }  // namespace cpp_overlay::testing

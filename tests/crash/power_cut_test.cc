@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -158,6 +159,32 @@ TEST_P(PowerCutTest, LayersCommittedAtOnceAllKeepTheirFiles) {
           << name << "'s files were lost: " << dir;
     }
   }
+}
+
+// A Commit whose filesystem sync failed answers only once the mark of what
+// can no longer be committed is durable: the power goes right after, and
+// the layer written before the failure is still refused.
+TEST_P(PowerCutTest, AFailedLayerSyncStillForbidsItsCommitAfterAPowerCut) {
+  const std::string trigger = dir_.path() + "/fail-next-syncfs";
+  daemon_env_ = {{"LD_PRELOAD", CPP_OVERLAY_FAIL_LOG_SYNC_PATH},
+                 {"CPP_OVERLAY_FAIL_SYNCFS_TRIGGER", trigger}};
+  client_.reset();
+  ASSERT_EQ(daemon_->Terminate(), 0);
+  ASSERT_NO_FATAL_FAILURE(StartDaemon());
+  std::string fs;
+  ASSERT_TRUE(client_->Prepare("layer-extract", "", {}, &fs).ok());
+  WriteFile(fs + "/file", "layer");
+  std::ofstream(trigger).put('x');
+  EXPECT_EQ(client_->Commit("layer", "layer-extract").error_code(),
+            grpc::StatusCode::INTERNAL);
+
+  ASSERT_NO_FATAL_FAILURE(CutPowerAndRestart());
+
+  grpc::Status refused = client_->Commit("layer", "layer-extract");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << refused.error_message();
+  EXPECT_TRUE(client_->Remove("layer-extract").ok());
+  ASSERT_NO_FATAL_FAILURE(Unpack("layer", ""));
 }
 
 INSTANTIATE_TEST_SUITE_P(Filesystems, PowerCutTest,

@@ -95,7 +95,8 @@ TEST_F(SyncFailureTest, TheDaemonStopsAndARestartRecoversAConsistentRoot) {
 
 // The kernel reports a page it could not write once and marks it clean, so
 // after a failed syncfs the next one succeeds over it: what was written
-// before the failure must never be committed. The daemon serves on.
+// before the failure must never be committed, also after a restart. The
+// daemon serves on.
 TEST_F(SyncFailureTest, AFailedLayerSyncForbidsCommitsOfWhatWasWrittenBefore) {
   const std::string trigger = dir_.path() + "/fail-next-syncfs";
   ASSERT_NO_FATAL_FAILURE(
@@ -115,7 +116,7 @@ TEST_F(SyncFailureTest, AFailedLayerSyncForbidsCommitsOfWhatWasWrittenBefore) {
   EXPECT_THAT(failed.error_message(), HasSubstr("Input/output error"));
 
   // The disk syncs again, but what was written before cannot be trusted.
-  for (const char* key : {"layer-active", "other-active"}) {
+  auto expect_refused = [](SnapshotsClient& client, const char* key) {
     grpc::Status refused = client.Commit("layer", key, {});
     EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
         << key;
@@ -124,17 +125,59 @@ TEST_F(SyncFailureTest, AFailedLayerSyncForbidsCommitsOfWhatWasWrittenBefore) {
     ::containerd::services::snapshots::v1::Info info;
     ASSERT_TRUE(client.Stat(key, &info).ok());
     EXPECT_EQ(info.kind(), ::containerd::services::snapshots::v1::ACTIVE);
-  }
+  };
+  expect_refused(client, "layer-active");
+  expect_refused(client, "other-active");
   EXPECT_TRUE(client.Remove("layer-active").ok());
   // A layer unpacked again commits, and the daemon never stopped.
   ASSERT_TRUE(client.Prepare("layer-again", "base", {}).ok());
   EXPECT_TRUE(client.Commit("layer", "layer-again", {}).ok());
   EXPECT_THAT(daemon_.Log(),
               HasSubstr("may have lost written files and cannot be committed"));
+
+  // Killed, and back on a disk that syncs: a restart brings no lost page
+  // back (and a new descriptor would not see the reported error), so the
+  // refusal holds; snapshots prepared now commit.
+  daemon_.Kill();
+  ASSERT_TRUE(daemon_.Start().ok());
+  ASSERT_TRUE(daemon_.WaitReady().ok()) << daemon_.Log();
+  SnapshotsClient restarted(daemon_.NewStub());
+  expect_refused(restarted, "other-active");
+  ASSERT_TRUE(restarted.Prepare("after-restart", "layer", {}).ok());
+  EXPECT_TRUE(restarted.Commit("top", "after-restart", {}).ok());
   EXPECT_EQ(daemon_.Terminate(), 0) << daemon_.Log();
   absl::StatusOr<std::vector<metadata::Finding>> findings = FsckFindings(root_);
   ASSERT_TRUE(findings.ok()) << findings.status();
   EXPECT_TRUE(findings->empty()) << FindingsString(*findings);
+}
+
+// The disk then also fails the metadata sync of the mark: that stops the
+// daemon as any failed metadata sync does, and the failed Commit is told.
+TEST_F(SyncFailureTest, AMarkWhoseSyncFailsStopsTheDaemon) {
+  const std::string syncfs_trigger = dir_.path() + "/fail-next-syncfs";
+  const std::string log_sync_trigger = dir_.path() + "/fail-next-log-sync";
+  ASSERT_TRUE(daemon_
+                  .Start({{"LD_PRELOAD", CPP_OVERLAY_FAIL_LOG_SYNC_PATH},
+                          {"CPP_OVERLAY_FAIL_SYNCFS_TRIGGER", syncfs_trigger},
+                          {"CPP_OVERLAY_FAIL_SYNC_TRIGGER", log_sync_trigger}})
+                  .ok());
+  ASSERT_TRUE(daemon_.WaitReady().ok()) << daemon_.Log();
+  {
+    SnapshotsClient client(daemon_.NewStub());
+    ASSERT_TRUE(client.Prepare("layer-active", "", {}).ok());
+    std::ofstream(syncfs_trigger).put('x');
+    std::ofstream(log_sync_trigger).put('x');
+    grpc::Status failed = client.Commit("layer", "layer-active", {});
+    EXPECT_EQ(failed.error_code(), grpc::StatusCode::INTERNAL);
+  }
+  int status = daemon_.Wait(absl::Seconds(30));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1)
+      << "wait status " << status << "\n"
+      << daemon_.Log();
+  EXPECT_THAT(daemon_.Log(), HasSubstr("that mark is not on disk yet"));
+  EXPECT_THAT(
+      daemon_.Log(),
+      HasSubstr("stopping: the metadata write-ahead log could not be synced"));
 }
 
 }  // namespace

@@ -297,6 +297,33 @@ TEST_F(SnapshotStoreTest, IdsAreNeverReusedAfterReopen) {
   EXPECT_GT(store_->ReserveId(), second->id);
 }
 
+TEST_F(SnapshotStoreTest, UnsyncedMarkOnlyRisesAndSurvivesReopen) {
+  EXPECT_EQ(store_->UnsyncedBelow(), 0u);
+  ASSERT_OK(Create(Kind::kActive, "a"));
+  const uint64_t mark = store_->PeekNextId();
+  ASSERT_OK(store_->RaiseUnsyncedBelow(mark));
+  EXPECT_EQ(store_->UnsyncedBelow(), mark);
+  ASSERT_OK(store_->RaiseUnsyncedBelow(mark - 1));
+  EXPECT_EQ(store_->UnsyncedBelow(), mark);
+
+  Reopen();
+  EXPECT_EQ(store_->UnsyncedBelow(), mark);
+  auto dump = store_->Dump();
+  ASSERT_OK(dump);
+  EXPECT_EQ(dump->unsynced_below, mark);
+  EXPECT_THAT(dump->unknown_keys, IsEmpty());
+}
+
+TEST_F(SnapshotStoreTest, NoIdAfterReopenFallsBelowTheUnsyncedMark) {
+  // Ids handed out but never used by a Create are not stored: the mark may
+  // be above every stored id.
+  for (int i = 0; i < 5; ++i) store_->ReserveId();
+  const uint64_t mark = store_->PeekNextId();
+  ASSERT_OK(store_->RaiseUnsyncedBelow(mark));
+  Reopen();
+  EXPECT_GE(store_->ReserveId(), mark);
+}
+
 TEST_F(SnapshotStoreTest, SecondOpenOfSameDatabaseIsUnavailable) {
   EXPECT_THAT(SnapshotStore::Open(dir_.path() + "/db"),
               StatusIs(absl::StatusCode::kUnavailable));
