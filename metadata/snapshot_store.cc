@@ -88,6 +88,8 @@ std::string WriteSubject(absl::string_view what, absl::string_view key) {
 struct IdsAtOpen {
   uint64_t next_id = 1;
   uint64_t unsynced_below = 0;
+  // The stored mark did not decode: the first write replaces it.
+  bool rewrite_mark = false;
 };
 
 absl::StatusOr<IdsAtOpen> ReadIdsAtOpen(rocksdb::DB& db) {
@@ -104,6 +106,7 @@ absl::StatusOr<IdsAtOpen> ReadIdsAtOpen(rocksdb::DB& db) {
       absl::StatusOr<uint64_t> next = RecoverNextId(db, 0);
       if (!next.ok()) return next.status();
       id = *next;
+      ids.rewrite_mark = true;
     }
     ids.unsynced_below = *id;
   }
@@ -365,7 +368,8 @@ absl::StatusOr<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(
   OpenForWriting().insert(path);
   {
     absl::MutexLock lock(&store->write_mu_);
-    store->written_unsynced_below_ = ids->unsynced_below;
+    store->written_unsynced_below_ =
+        ids->rewrite_mark ? 0 : ids->unsynced_below;
     // Too little space to make it is not an error: writes then wait for it.
     store->ShortOfSpaceLocked();
   }
@@ -381,6 +385,9 @@ SnapshotStore::SnapshotStore(std::unique_ptr<rocksdb::Env> env,
       reserve_(std::move(reserve)) {}
 
 SnapshotStore::~SnapshotStore() {
+  // A raised mark whose write failed and that no write has carried since
+  // gets a last try, or a restart would forget it.
+  if (db_ && !read_only_) RaiseUnsyncedBelow(0).IgnoreError();
   if (db_) {
     db_->Close().PermitUncheckedError();
   }
@@ -957,10 +964,16 @@ absl::Status SnapshotStore::ApplyRepair(const StoreRepair& repair) {
     batch.Delete(keys::Label(e.key, e.value, e.id));
   }
   absl::MutexLock lock(&write_mu_);
+  // Never written without a raised mark that is not on disk yet.
+  const uint64_t mark = unsynced_below_.load();
+  if (mark > written_unsynced_below_) {
+    batch.Put(ToSlice(keys::kUnsyncedBelow), keys::EncodeId(mark));
+  }
   rocksdb::WriteOptions options;
   options.sync = true;
   rocksdb::Status s = db_->Write(options, &batch);
   if (!s.ok()) return FromRocksDB(s, "repair metadata");
+  written_unsynced_below_ = std::max(written_unsynced_below_, mark);
   if (repair.next_id && *repair.next_id > next_id_.load()) next_id_ = *repair.next_id;
   return absl::OkStatus();
 }

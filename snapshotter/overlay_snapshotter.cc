@@ -105,9 +105,7 @@ void OverlaySnapshotter::ForbidCommitsOfSnapshotsSoFar(
       "on can",
       std::string(failure.message()), below);
   if (!recorded.ok()) {
-    spdlog::error(
-        "that mark is not on disk yet (the next metadata write carries it): {}",
-        recorded.ToString());
+    spdlog::error("that mark may not be on disk: {}", recorded.ToString());
   }
 }
 

@@ -7,10 +7,12 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "metadata/keys.h"
+#include "rocksdb/db.h"
 #include "rocksdb/perf_context.h"
 #include "rocksdb/perf_level.h"
-#include "tests/testing/status_matchers.h"
 #include "tests/metadata/store_fixture.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 
 namespace cpp_overlay::metadata {
@@ -322,6 +324,35 @@ TEST_F(SnapshotStoreTest, NoIdAfterReopenFallsBelowTheUnsyncedMark) {
   ASSERT_OK(store_->RaiseUnsyncedBelow(mark));
   Reopen();
   EXPECT_GE(store_->ReserveId(), mark);
+}
+
+TEST_F(SnapshotStoreTest,
+       AMalformedUnsyncedMarkCoversWhatExistedAndIsRewritten) {
+  ASSERT_OK(Create(Kind::kActive, "a"));
+  const uint64_t next = store_->PeekNextId();
+  store_.reset();
+  {
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), path(), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(),
+                        rocksdb::Slice(keys::kUnsyncedBelow.data(),
+                                       keys::kUnsyncedBelow.size()),
+                        "bad")
+                    .ok());
+    ASSERT_TRUE(db->Close().ok());
+  }
+  // Refusing a Commit loses nothing; committing lost files would.
+  Reopen();
+  EXPECT_EQ(store_->UnsyncedBelow(), next);
+  // Fixed for good: snapshots prepared now stay above it after reopens.
+  ASSERT_OK(Create(Kind::kActive, "b"));
+  Reopen();
+  EXPECT_EQ(store_->UnsyncedBelow(), next);
+  auto dump = store_->Dump();
+  ASSERT_OK(dump);
+  EXPECT_EQ(dump->unsynced_below, next);
+  EXPECT_THAT(dump->unknown_keys, IsEmpty());
 }
 
 TEST_F(SnapshotStoreTest, SecondOpenOfSameDatabaseIsUnavailable) {

@@ -114,11 +114,30 @@ class SyncFailureTest : public ::testing::Test {
   }
   std::string path() const { return dir_.path() + "/db"; }
 
+  // A store holding one snapshot, whose write of the mark covering it
+  // failed (a full disk: the log append fails once); sets `mark` to it.
+  std::unique_ptr<SnapshotStore> OpenWithAFailedMarkWrite(uint64_t& mark) {
+    append_hook_ = [this] {
+      return fail_append_.exchange(false)
+                 ? rocksdb::IOStatus::NoSpace("injected ENOSPC")
+                 : rocksdb::IOStatus::OK();
+    };
+    std::unique_ptr<SnapshotStore> store = OpenHooked();
+    if (store == nullptr) return nullptr;
+    EXPECT_OK(
+        store->Create(Kind::kActive, "before", "", {}, store->ReserveId()));
+    mark = store->PeekNextId();
+    fail_append_ = true;
+    EXPECT_FALSE(store->RaiseUnsyncedBelow(mark).ok());
+    return store;
+  }
+
   testing::TempDir dir_;
   SyncHook hook_ = [] { return rocksdb::IOStatus::OK(); };
   // Runs before each append to a write-ahead log, likewise.
   SyncHook append_hook_ = [] { return rocksdb::IOStatus::OK(); };
   std::atomic<bool> armed_{false};
+  std::atomic<bool> fail_append_{false};
   std::vector<absl::Status> failures_;
 };
 
@@ -162,19 +181,9 @@ TEST_F(SyncFailureTest, LaterChangesAreRefusedAndTheOwnerIsToldOnce) {
 // full disk) goes with the next write that lands: no change is
 // acknowledged before it is durable, and a reopen has it.
 TEST_F(SyncFailureTest, AnUnsyncedMarkWhoseWriteFailedGoesWithTheNextWrite) {
-  std::atomic<bool> fail_append{false};
-  append_hook_ = [&fail_append] {
-    return fail_append.exchange(false)
-               ? rocksdb::IOStatus::NoSpace("injected ENOSPC")
-               : rocksdb::IOStatus::OK();
-  };
-  std::unique_ptr<SnapshotStore> store = OpenHooked();
+  uint64_t mark = 0;
+  std::unique_ptr<SnapshotStore> store = OpenWithAFailedMarkWrite(mark);
   ASSERT_NE(store, nullptr);
-  ASSERT_OK(store->Create(Kind::kActive, "before", "", {}, store->ReserveId()));
-  const uint64_t mark = store->PeekNextId();
-
-  fail_append = true;
-  EXPECT_FALSE(store->RaiseUnsyncedBelow(mark).ok());
   EXPECT_EQ(store->UnsyncedBelow(), mark);  // refused in memory at once
 
   // RocksDB takes writes again once it has resumed (it may first recover
@@ -189,6 +198,18 @@ TEST_F(SyncFailureTest, AnUnsyncedMarkWhoseWriteFailedGoesWithTheNextWrite) {
   ASSERT_OK(created);
   EXPECT_TRUE(failures_.empty());
 
+  store.reset();
+  auto reopened = SnapshotStore::Open(path());
+  ASSERT_OK(reopened);
+  EXPECT_EQ((*reopened)->UnsyncedBelow(), mark);
+}
+
+// With no write after it, closing the store (the daemon's clean stop)
+// writes it.
+TEST_F(SyncFailureTest, AnUnsyncedMarkWhoseWriteFailedIsWrittenOnClose) {
+  uint64_t mark = 0;
+  std::unique_ptr<SnapshotStore> store = OpenWithAFailedMarkWrite(mark);
+  ASSERT_NE(store, nullptr);
   store.reset();
   auto reopened = SnapshotStore::Open(path());
   ASSERT_OK(reopened);
