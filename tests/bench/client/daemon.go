@@ -163,22 +163,48 @@ func (d *daemon) alive() error {
 	}
 }
 
-// rss is the daemon's resident memory in bytes (VmRSS).
-func (d *daemon) rss() (int64, error) {
+// resident is a daemon's resident memory in bytes: all of it (VmRSS), and
+// its anonymous part (RssAnon: heap and stacks, which the kernel cannot
+// reclaim without swap; the rest are file pages, mostly code, that it can).
+type resident struct {
+	rss, anon int64
+}
+
+// memory reads the daemon's resident memory from /proc/PID/status.
+func (d *daemon) memory() (resident, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
 	if err != nil {
-		return 0, err
+		return resident{}, err
 	}
 	defer f.Close()
+	var m resident
+	found := 0
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) >= 3 && fields[0] == "VmRSS:" && fields[2] == "kB" {
-			kb, err := strconv.ParseInt(fields[1], 10, 64)
-			return kb << 10, err
+		if len(fields) < 3 || fields[2] != "kB" {
+			continue
 		}
+		var field *int64
+		switch fields[0] {
+		case "VmRSS:":
+			field = &m.rss
+		case "RssAnon:":
+			field = &m.anon
+		default:
+			continue
+		}
+		kb, err := strconv.ParseInt(fields[1], 10, 64)
+		if err != nil {
+			return resident{}, err
+		}
+		*field = kb << 10
+		found++
 	}
-	return 0, errors.New("no VmRSS in /proc/PID/status")
+	if found != 2 {
+		return resident{}, errors.New("no VmRSS or RssAnon in /proc/PID/status")
+	}
+	return m, nil
 }
 
 // stop closes the connection, sends SIGTERM (SIGKILL after 30 s) and

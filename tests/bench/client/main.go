@@ -503,6 +503,27 @@ func writeReport(w io.Writer, servers []server, z *sizes, res *results, selected
 					n(c), mib(o.value), mib(f.value), f.value/o.value, mib(ol.value), mib(fl.value), fl.value/ol.value,
 					dur(oc.wall), rate(oc.opsPerSec), dur(fc.wall), rate(fc.opsPerSec))
 			}
+			fmt.Fprintf(w, "\nOf that, anonymous memory (RssAnon: heap and stacks, which the kernel cannot reclaim without swap; "+
+				"the rest are file pages, mostly the code of the binary and its libraries, which it can). "+
+				"**ratio = reference ÷ %s: > 1 means %s uses less.**\n\n", ours.label, ours.label)
+			fmt.Fprintf(w, "| snapshots | %s RssAnon | reference RssAnon | ratio | %s RssAnon after List | reference RssAnon after List | ratio after List |\n",
+				ours.label, ours.label)
+			fmt.Fprintln(w, "|--:|--:|--:|--:|--:|--:|--:|")
+			for _, c := range append([]int{0}, z.memoryCounts...) {
+				o, ok1 := res.summary("memory", "ours", fmt.Sprintf("rss-anon@%d", c))
+				f, ok2 := res.summary("memory", "reference", fmt.Sprintf("rss-anon@%d", c))
+				if !ok1 || !ok2 {
+					continue
+				}
+				if c == 0 {
+					fmt.Fprintf(w, "| 0 (started) | %s | %s | %.2f | | | |\n", mib(o.value), mib(f.value), f.value/o.value)
+					continue
+				}
+				ol, _ := res.summary("memory", "ours", fmt.Sprintf("rss-list-anon@%d", c))
+				fl, _ := res.summary("memory", "reference", fmt.Sprintf("rss-list-anon@%d", c))
+				fmt.Fprintf(w, "| %s | %s | %s | **%.2f** | %s | %s | **%.2f** |\n",
+					n(c), mib(o.value), mib(f.value), f.value/o.value, mib(ol.value), mib(fl.value), fl.value/ol.value)
+			}
 		}
 	}
 	if len(warnings) > 0 {

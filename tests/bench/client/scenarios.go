@@ -563,11 +563,18 @@ func runUsage(ctx context.Context, d *daemon, z *sizes, k keyspace, state interf
 // them as containerd's garbage collector does.
 func runMemory(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface{}) (map[string]*sample, error) {
 	out := map[string]*sample{}
-	rss, err := d.rss()
-	if err != nil {
+	record := func(name string, count int) error {
+		m, err := d.memory()
+		if err != nil {
+			return err
+		}
+		out[fmt.Sprintf("%s@%d", name, count)] = &sample{value: float64(m.rss)}
+		out[fmt.Sprintf("%s-anon@%d", name, count)] = &sample{value: float64(m.anon)}
+		return nil
+	}
+	if err := record("rss", 0); err != nil {
 		return nil, err
 	}
-	out["rss@0"] = &sample{value: float64(rss)}
 	have := 0
 	var createTime time.Duration
 	for _, count := range z.memoryCounts {
@@ -588,12 +595,10 @@ func runMemory(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface
 		}
 		createTime += time.Since(t0)
 		have = count
-		rss, err := d.rss()
-		if err != nil {
+		out[fmt.Sprintf("create@%d", count)] = &sample{ops: count, wall: createTime}
+		if err := record("rss", count); err != nil {
 			return nil, err
 		}
-		out[fmt.Sprintf("create@%d", count)] = &sample{ops: count, wall: createTime}
-		out[fmt.Sprintf("rss@%d", count)] = &sample{value: float64(rss)}
 
 		n := 0
 		if err := d.sn.Walk(ctx, func(context.Context, snapshots.Info) error { n++; return nil }); err != nil {
@@ -602,10 +607,9 @@ func runMemory(ctx context.Context, d *daemon, z *sizes, k keyspace, _ interface
 		if n != count {
 			return nil, fmt.Errorf("list: %d snapshots, want %d", n, count)
 		}
-		if rss, err = d.rss(); err != nil {
+		if err := record("rss-list", count); err != nil {
 			return nil, err
 		}
-		out[fmt.Sprintf("rss-list@%d", count)] = &sample{value: float64(rss)}
 	}
 	return out, nil
 }
