@@ -165,7 +165,8 @@ func (d *daemon) alive() error {
 
 // resident is a daemon's resident memory in bytes: all of it (VmRSS), and
 // its anonymous part (RssAnon: heap and stacks, which the kernel cannot
-// reclaim without swap; the rest are file pages, mostly code, that it can).
+// reclaim without swap; the rest are file pages, which it can: code, and
+// for the reference also bbolt's memory-mapped database).
 type resident struct {
 	rss, anon int64
 }

@@ -504,7 +504,7 @@ func writeReport(w io.Writer, servers []server, z *sizes, res *results, selected
 					dur(oc.wall), rate(oc.opsPerSec), dur(fc.wall), rate(fc.opsPerSec))
 			}
 			fmt.Fprintf(w, "\nOf that, anonymous memory (RssAnon: heap and stacks, which the kernel cannot reclaim without swap; "+
-				"the rest are file pages, mostly the code of the binary and its libraries, which it can). "+
+				"the rest are file pages, which it can: code, and for the reference also bbolt's memory-mapped database). "+
 				"**ratio = reference ÷ %s: > 1 means %s uses less.**\n\n", ours.label, ours.label)
 			fmt.Fprintf(w, "| snapshots | %s RssAnon | reference RssAnon | ratio | %s RssAnon after List | reference RssAnon after List | ratio after List |\n",
 				ours.label, ours.label)
