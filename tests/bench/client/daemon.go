@@ -164,9 +164,10 @@ func (d *daemon) alive() error {
 }
 
 // resident is a daemon's resident memory in bytes: all of it (VmRSS), and
-// its anonymous part (RssAnon: heap and stacks, which the kernel cannot
-// reclaim without swap; the rest are file pages, which it can: code, and
-// for the reference also bbolt's memory-mapped database).
+// its anonymous part (RssAnon: heap, stacks and written private mappings,
+// which the kernel cannot reclaim without swap; the rest are file pages,
+// which it can: code, and for the reference also bbolt's memory-mapped
+// database).
 type resident struct {
 	rss, anon int64
 }

@@ -503,7 +503,7 @@ func writeReport(w io.Writer, servers []server, z *sizes, res *results, selected
 					n(c), mib(o.value), mib(f.value), f.value/o.value, mib(ol.value), mib(fl.value), fl.value/ol.value,
 					dur(oc.wall), rate(oc.opsPerSec), dur(fc.wall), rate(fc.opsPerSec))
 			}
-			fmt.Fprintf(w, "\nOf that, anonymous memory (RssAnon: heap and stacks, which the kernel cannot reclaim without swap; "+
+			fmt.Fprintf(w, "\nOf that, anonymous memory (RssAnon: heap, stacks and written private mappings, which the kernel cannot reclaim without swap; "+
 				"the rest are file pages, which it can: code, and for the reference also bbolt's memory-mapped database). "+
 				"**ratio = reference ÷ %s: > 1 means %s uses less.**\n\n", ours.label, ours.label)
 			fmt.Fprintf(w, "| snapshots | %s RssAnon | reference RssAnon | ratio | %s RssAnon after List | reference RssAnon after List | ratio after List |\n",
