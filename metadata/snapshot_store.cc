@@ -56,11 +56,9 @@ absl::StatusOr<std::optional<std::string>> ReadValue(rocksdb::DB& db,
   return stored;
 }
 
-// The largest id any record uses, plus one; at least the stored next id and
-// the unsynced mark (`unsynced_below`), so no new snapshot falls below it.
-absl::StatusOr<uint64_t> RecoverNextId(rocksdb::DB& db,
-                                       uint64_t unsynced_below) {
-  uint64_t next = std::max<uint64_t>(1, unsynced_below);
+// The largest id any record uses, plus one; at least the stored next id.
+absl::StatusOr<uint64_t> RecoverNextId(rocksdb::DB& db) {
+  uint64_t next = 1;
   absl::StatusOr<std::optional<std::string>> stored =
       ReadValue(db, keys::kNextId);
   if (!stored.ok()) return stored.status();
@@ -92,8 +90,12 @@ struct IdsAtOpen {
   bool rewrite_mark = false;
 };
 
+// The next id is never below the unsynced mark, so no new snapshot falls
+// below it (ids handed out but never created are not stored).
 absl::StatusOr<IdsAtOpen> ReadIdsAtOpen(rocksdb::DB& db) {
   IdsAtOpen ids;
+  absl::StatusOr<uint64_t> next = RecoverNextId(db);
+  if (!next.ok()) return next.status();
   absl::StatusOr<std::optional<std::string>> mark =
       ReadValue(db, keys::kUnsyncedBelow);
   if (!mark.ok()) return mark.status();
@@ -102,17 +104,10 @@ absl::StatusOr<IdsAtOpen> ReadIdsAtOpen(rocksdb::DB& db) {
     // refusing a Commit loses nothing, committing lost files would (fsck
     // reports the key).
     std::optional<uint64_t> id = keys::DecodeId(**mark);
-    if (!id) {
-      absl::StatusOr<uint64_t> next = RecoverNextId(db, 0);
-      if (!next.ok()) return next.status();
-      id = *next;
-      ids.rewrite_mark = true;
-    }
-    ids.unsynced_below = *id;
+    ids.rewrite_mark = !id;
+    ids.unsynced_below = id.value_or(*next);
   }
-  absl::StatusOr<uint64_t> next = RecoverNextId(db, ids.unsynced_below);
-  if (!next.ok()) return next.status();
-  ids.next_id = *next;
+  ids.next_id = std::max(*next, ids.unsynced_below);
   return ids;
 }
 
@@ -387,7 +382,14 @@ SnapshotStore::SnapshotStore(std::unique_ptr<rocksdb::Env> env,
 SnapshotStore::~SnapshotStore() {
   // A raised mark whose write failed and that no write has carried since
   // gets a last try, or a restart would forget it.
-  if (db_ && !read_only_) RaiseUnsyncedBelow(0).IgnoreError();
+  if (db_ && !read_only_) {
+    bool pending;
+    {
+      absl::MutexLock lock(&write_mu_);
+      pending = unsynced_below_.load() > written_unsynced_below_;
+    }
+    if (pending) RaiseUnsyncedBelow(0).IgnoreError();
+  }
   if (db_) {
     db_->Close().PermitUncheckedError();
   }
@@ -396,6 +398,13 @@ SnapshotStore::~SnapshotStore() {
 }
 
 uint64_t SnapshotStore::ReserveId() { return next_id_.fetch_add(1); }
+
+uint64_t SnapshotStore::CarryPendingMarkLocked(rocksdb::WriteBatch& batch) {
+  const uint64_t mark = unsynced_below_.load();
+  if (mark <= written_unsynced_below_) return 0;
+  batch.Put(ToSlice(keys::kUnsyncedBelow), keys::EncodeId(mark));
+  return mark;
+}
 
 absl::Status SnapshotStore::RaiseUnsyncedBelow(uint64_t id) {
   uint64_t sequence;
@@ -677,12 +686,7 @@ absl::StatusOr<uint64_t> SnapshotStore::WriteLocked(rocksdb::WriteBatch& batch,
                                          ": resume after a failed write"));
     }
   }
-  // A raised unsynced mark that no write has carried yet goes with this
-  // one, so no change becomes durable before it (a Commit least of all).
-  const uint64_t mark = unsynced_below_.load();
-  const bool carries_mark = mark > written_unsynced_below_;
-  if (carries_mark)
-    batch.Put(ToSlice(keys::kUnsyncedBelow), keys::EncodeId(mark));
+  const uint64_t carried = CarryPendingMarkLocked(batch);
   rocksdb::Status s = db_->Write(UnsyncedWrite(), &batch);
   if (IsOutOfSpace(s) && reserve_->Release()) {
     // Out of space: the reserve's blocks go back to the filesystem for the
@@ -698,7 +702,7 @@ absl::StatusOr<uint64_t> SnapshotStore::WriteLocked(rocksdb::WriteBatch& batch,
   }
   // A failed sync of this write stops every later one (SyncUpTo), so any
   // change acknowledged from now on has the mark durable before it.
-  if (carries_mark) written_unsynced_below_ = mark;
+  written_unsynced_below_ = std::max(written_unsynced_below_, carried);
   // Every write takes write_mu_, so the latest sequence is ours.
   return db_->GetLatestSequenceNumber();
 }
@@ -964,16 +968,12 @@ absl::Status SnapshotStore::ApplyRepair(const StoreRepair& repair) {
     batch.Delete(keys::Label(e.key, e.value, e.id));
   }
   absl::MutexLock lock(&write_mu_);
-  // Never written without a raised mark that is not on disk yet.
-  const uint64_t mark = unsynced_below_.load();
-  if (mark > written_unsynced_below_) {
-    batch.Put(ToSlice(keys::kUnsyncedBelow), keys::EncodeId(mark));
-  }
+  const uint64_t carried = CarryPendingMarkLocked(batch);
   rocksdb::WriteOptions options;
   options.sync = true;
   rocksdb::Status s = db_->Write(options, &batch);
   if (!s.ok()) return FromRocksDB(s, "repair metadata");
-  written_unsynced_below_ = std::max(written_unsynced_below_, mark);
+  written_unsynced_below_ = std::max(written_unsynced_below_, carried);
   if (repair.next_id && *repair.next_id > next_id_.load()) next_id_ = *repair.next_id;
   return absl::OkStatus();
 }

@@ -223,6 +223,11 @@ class SnapshotStore {
                                        absl::string_view key,
                                        bool frees_space = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Adds to `batch` a raised unsynced mark that no write has carried yet
+  // (so no change becomes durable before it); returns it, 0 for none. The
+  // caller records it in written_unsynced_below_ once the batch is written.
+  uint64_t CarryPendingMarkLocked(rocksdb::WriteBatch& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Makes the space reserve if it is missing and there is room. True when
   // it is wanted but there is too little space for it (only removals are
   // then written); an error other than space disables it, and is kept for

@@ -39,6 +39,17 @@ class SnapshotStoreTest : public StoreFixture {
     EXPECT_OK(committed);
     return committed.ok() ? *committed : Snapshot{};
   }
+
+  // After a reopen the unsynced mark is `mark`, stored as a well-formed
+  // record that fsck knows.
+  void ExpectMarkAfterReopen(uint64_t mark) {
+    Reopen();
+    EXPECT_EQ(store_->UnsyncedBelow(), mark);
+    auto dump = store_->Dump();
+    ASSERT_OK(dump);
+    EXPECT_EQ(dump->unsynced_below, mark);
+    EXPECT_THAT(dump->unknown_keys, IsEmpty());
+  }
 };
 
 TEST_F(SnapshotStoreTest, CreateThenGetReturnsTheSnapshot) {
@@ -308,12 +319,7 @@ TEST_F(SnapshotStoreTest, UnsyncedMarkOnlyRisesAndSurvivesReopen) {
   ASSERT_OK(store_->RaiseUnsyncedBelow(mark - 1));
   EXPECT_EQ(store_->UnsyncedBelow(), mark);
 
-  Reopen();
-  EXPECT_EQ(store_->UnsyncedBelow(), mark);
-  auto dump = store_->Dump();
-  ASSERT_OK(dump);
-  EXPECT_EQ(dump->unsynced_below, mark);
-  EXPECT_THAT(dump->unknown_keys, IsEmpty());
+  ExpectMarkAfterReopen(mark);
 }
 
 TEST_F(SnapshotStoreTest, NoIdAfterReopenFallsBelowTheUnsyncedMark) {
@@ -347,12 +353,7 @@ TEST_F(SnapshotStoreTest,
   EXPECT_EQ(store_->UnsyncedBelow(), next);
   // Fixed for good: snapshots prepared now stay above it after reopens.
   ASSERT_OK(Create(Kind::kActive, "b"));
-  Reopen();
-  EXPECT_EQ(store_->UnsyncedBelow(), next);
-  auto dump = store_->Dump();
-  ASSERT_OK(dump);
-  EXPECT_EQ(dump->unsynced_below, next);
-  EXPECT_THAT(dump->unknown_keys, IsEmpty());
+  ExpectMarkAfterReopen(next);
 }
 
 TEST_F(SnapshotStoreTest, SecondOpenOfSameDatabaseIsUnavailable) {
