@@ -8,13 +8,15 @@ namespace {
 constexpr size_t kMaxQuotedKey = 256;
 }  // namespace
 
-std::string QuoteKey(absl::string_view key) {
-  if (key.size() > kMaxQuotedKey) {
-    return absl::StrCat("\"", absl::CHexEscape(key.substr(0, kMaxQuotedKey)),
-                        "\"... (", key.size(), " bytes)");
+std::string QuoteText(absl::string_view text) {
+  if (text.size() > kMaxQuotedKey) {
+    return absl::StrCat("\"", absl::CHexEscape(text.substr(0, kMaxQuotedKey)),
+                        "\"... (", text.size(), " bytes)");
   }
-  return absl::StrCat("\"", absl::CHexEscape(key), "\"");
+  return absl::StrCat("\"", absl::CHexEscape(text), "\"");
 }
+
+std::string QuoteKey(absl::string_view key) { return QuoteText(key); }
 
 absl::Status SnapshotNotFound(absl::string_view key) {
   return absl::NotFoundError(

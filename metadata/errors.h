@@ -31,6 +31,8 @@ absl::Status InvalidRequest(absl::string_view detail);
 // `key` C-escaped in double quotes, cut to a readable length: keys are
 // opaque bytes and may hold newlines, NULs or megabytes.
 std::string QuoteKey(absl::string_view key);
+// The same for any text from a request (a filter, a pattern).
+std::string QuoteText(absl::string_view text);
 
 }  // namespace cpp_overlay::metadata
 

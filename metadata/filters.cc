@@ -17,8 +17,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "metadata/errors.h"
 #include "re2/re2.h"
 
 namespace cpp_overlay::metadata {
@@ -442,13 +444,22 @@ bool IsScriptUnknownToGo(std::string_view name) {
   return false;
 }
 
+// Memory all the regexps of one request may compile to and match with
+// (RE2's max_mem bounds a regexp's program and its match caches), and how
+// many there may be. containerd compiles a regexp again for every snapshot
+// it matches, one at a time; a parsed filter keeps all of them. Go allows
+// programs of up to 128 MiB, and RE2's default 8 MiB already rejects
+// patterns as plain as [\p{L}\p{N}]{1000}; one regexp alone gets all of this.
+constexpr int64_t kRegexpMemory = int64_t{64} << 20;
+constexpr size_t kMaxRegexps = 64;
+
 // RE2 accepts a few patterns Go 1.19's regexp rejects: \C, capture names
 // beyond [A-Za-z0-9_], and scripts newer than Unicode 13. (They still differ
 // at the limits: nesting depth, and program size above max_mem.)
 absl::StatusOr<std::unique_ptr<const RE2>> CompileRegexp(
-    const std::string& pattern) {
+    const std::string& pattern, int64_t max_mem) {
   const std::string prefix =
-      absl::StrCat("invalid regexp \"", absl::CHexEscape(pattern), "\": ");
+      absl::StrCat("invalid regexp ", QuoteText(pattern), ": ");
   for (size_t i = 0; i + 1 < pattern.size(); ++i) {
     if (pattern[i] != '\\') continue;
     const char escaped = pattern[++i];
@@ -473,12 +484,23 @@ absl::StatusOr<std::unique_ptr<const RE2>> CompileRegexp(
   }
   RE2::Options options;
   options.set_log_errors(false);
-  // Go allows programs of up to 128 MiB; RE2's default 8 MiB rejects
-  // patterns as plain as [\p{L}\p{N}]{1000}.
-  options.set_max_mem(int64_t{64} << 20);
+  options.set_max_mem(max_mem);
   auto regexp = std::make_unique<const RE2>(pattern, options);
   if (!regexp->ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(prefix, regexp->error()));
+    std::string error = regexp->error();
+    // RE2's error ends with the part of the pattern at fault, which may be
+    // most of it: quote that part cut, as the pattern itself is.
+    const std::string& at_fault = regexp->error_arg();
+    if (error.size() > 256 && absl::EndsWith(error, at_fault)) {
+      error = absl::StrCat(error.substr(0, error.size() - at_fault.size()),
+                           QuoteText(at_fault));
+    }
+    if (regexp->error_code() == RE2::ErrorPatternTooLarge) {
+      absl::StrAppend(&error, " (over ", max_mem >> 10,
+                      " KiB; a request's regexps share ", kRegexpMemory >> 20,
+                      " MiB)");
+    }
+    return absl::InvalidArgumentError(absl::StrCat(prefix, error));
   }
   for (const auto& [name, index] : regexp->NamedCapturingGroups()) {
     for (const char c : name) {
@@ -491,6 +513,14 @@ absl::StatusOr<std::unique_ptr<const RE2>> CompileRegexp(
   return regexp;
 }
 
+// Names the filter an error is in; filters may be megabytes long.
+std::string FilterPrefix(std::string_view filter) {
+  // Debian's Abseil has its own string_view type.
+  return absl::StrCat(
+      "filter ", QuoteText(absl::string_view(filter.data(), filter.size())),
+      ": ");
+}
+
 enum class Operator { kPresent, kEqual, kNotEqual, kMatches };
 
 struct Selector {
@@ -498,7 +528,7 @@ struct Selector {
   std::string label_key;  // the other components joined with '.'
   Operator op = Operator::kPresent;
   std::string value;
-  std::unique_ptr<const RE2> regexp;  // set for kMatches
+  std::unique_ptr<const RE2> regexp;  // set for kMatches, from value
 };
 
 // Selectors that must all match.
@@ -543,17 +573,7 @@ class Parser {
     if (!value.ok()) return value.status();
     selector.value = *std::move(value);
 
-    if (selector.op == Operator::kMatches) {
-      // containerd compiles the regexp at match time and treats a bad one as
-      // "never matches"; rejecting it up front is deliberate.
-      absl::StatusOr<std::unique_ptr<const RE2>> regexp =
-          CompileRegexp(selector.value);
-      if (!regexp.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(Prefix(), regexp.status().message()));
-      }
-      selector.regexp = *std::move(regexp);
-    }
+    // A regexp is compiled once all filters are parsed (Filter::Parse).
     return selector;
   }
 
@@ -611,11 +631,7 @@ class Parser {
     return *std::move(unquoted);
   }
 
-  std::string Prefix() const {
-    // Debian's Abseil has its own string_view type.
-    return absl::StrCat("filter \"", absl::CHexEscape(std::string(input_)),
-                        "\": ");
-  }
+  std::string Prefix() const { return FilterPrefix(input_); }
 
   absl::Status Error(size_t pos, const std::string& message) const {
     if (pos >= input_.size()) {
@@ -684,6 +700,8 @@ absl::StatusOr<Filter> Filter::Parse(const std::vector<std::string>& filters) {
   auto impl = std::make_shared<Impl>();
   // containerd parses "" as "always true", which makes the whole OR true.
   impl->matches_all = filters.empty();
+  std::vector<const std::string*> sources;  // of each alternative
+  size_t regexps = 0;
   for (const std::string& filter : filters) {
     if (filter.empty()) {
       impl->matches_all = true;
@@ -691,7 +709,30 @@ absl::StatusOr<Filter> Filter::Parse(const std::vector<std::string>& filters) {
     }
     absl::StatusOr<Conjunction> selectors = Parser(filter).Parse();
     if (!selectors.ok()) return selectors.status();
+    for (const Selector& selector : *selectors) {
+      if (selector.op == Operator::kMatches) ++regexps;
+    }
     impl->alternatives.push_back(*std::move(selectors));
+    sources.push_back(&filter);
+  }
+  if (regexps > kMaxRegexps) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("filters: ", regexps,
+                     " regexps (~=) in one request; at most ", kMaxRegexps));
+  }
+  // containerd compiles a regexp when matching and treats a bad one as
+  // "never matches"; rejecting it up front is deliberate.
+  for (size_t i = 0; i < impl->alternatives.size(); ++i) {
+    for (Selector& selector : impl->alternatives[i]) {
+      if (selector.op != Operator::kMatches) continue;
+      absl::StatusOr<std::unique_ptr<const RE2>> regexp = CompileRegexp(
+          selector.value, kRegexpMemory / static_cast<int64_t>(regexps));
+      if (!regexp.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(FilterPrefix(*sources[i]), regexp.status().message()));
+      }
+      selector.regexp = *std::move(regexp);
+    }
   }
   if (impl->matches_all) impl->alternatives.clear();
   return Filter(std::move(impl));

@@ -7,7 +7,8 @@
 // "..."; values may be bare or quoted with "..." (and, for ~= only, /.../ or
 // |...|). Several filters are ORed; no filter at all, or an empty filter
 // string among them, matches everything. Unlike containerd, a regexp that
-// does not compile is rejected at parse time instead of never matching.
+// does not compile is rejected at parse time instead of never matching, and
+// one Parse takes at most 64 regexps, sharing 64 MiB of compiled program.
 // Fields: name, parent, kind (view|active|committed), labels.<key> where the
 // key is the rest of the path joined with '.'.
 #ifndef CPP_OVERLAY_METADATA_FILTERS_H_

@@ -17,8 +17,14 @@ namespace cpp_overlay::metadata {
 // exceed kMaxLabelSize bytes (containerd labels.Validate).
 absl::Status ValidateLabels(const Labels& labels);
 
+// InvalidArgument when `info` would take more than kMaxInfoSize bytes on
+// the wire (counting each field's framing generously).
+absl::Status ValidateInfoSize(const Info& info);
+
 // The labels as stored: those with an empty value dropped, as containerd
 // drops them when it writes labels, whatever their key; the rest validated.
+// Dropped ones are still held to the size limit, as containerd's metadata
+// checks every label it is given.
 absl::StatusOr<Labels> StoredLabels(const Labels& labels);
 
 // Applies an Update request to `current` labels, as containerd's storage

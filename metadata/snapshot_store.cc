@@ -497,6 +497,7 @@ absl::StatusOr<Snapshot> SnapshotStore::Create(Kind kind, absl::string_view key,
     snapshot.info.kind = kind;
     snapshot.info.labels = *std::move(stored_labels);
     snapshot.info.created = snapshot.info.updated = absl::Now();
+    if (absl::Status s = ValidateInfoSize(snapshot.info); !s.ok()) return s;
 
     rocksdb::WriteBatch batch;
     if (const std::optional<Snapshot>& parent_record = *p) {
@@ -556,6 +557,7 @@ absl::StatusOr<Snapshot> SnapshotStore::Commit(
     committed.info.labels = *std::move(stored_labels);
     committed.info.created = committed.info.updated = absl::Now();
     committed.usage = usage;
+    if (absl::Status s = ValidateInfoSize(committed.info); !s.ok()) return s;
 
     batch.Delete(keys::Snapshot(key));
     batch.Put(keys::Snapshot(name), EncodeRecord(committed));
@@ -613,6 +615,7 @@ absl::StatusOr<Snapshot> SnapshotStore::Update(
     DeleteLabelEntries(batch, *snapshot);
     snapshot->info.labels = *std::move(updated);
     snapshot->info.updated = absl::Now();
+    if (absl::Status s = ValidateInfoSize(snapshot->info); !s.ok()) return s;
     PutLabelEntries(batch, *snapshot);
     batch.Put(keys::Snapshot(key), EncodeRecord(*snapshot));
     absl::StatusOr<uint64_t> written = WriteLocked(batch, "update", key);

@@ -60,6 +60,10 @@ struct Snapshot {
 
 // containerd's limit: a label's key and value together (labels/validate.go).
 inline constexpr size_t kMaxLabelSize = 4096;
+// Bytes an Info may take, name, parent and labels with their framing:
+// containerd's clients read messages of up to 16 MiB, so a larger one could
+// be stored but never read back by Stat or List (containerd's GC lists).
+inline constexpr size_t kMaxInfoSize = (size_t{16} << 20) - (size_t{64} << 10);
 
 }  // namespace cpp_overlay::metadata
 

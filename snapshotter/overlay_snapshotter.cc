@@ -69,7 +69,18 @@ absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
       std::move(reclaimer), *std::move(filesystem_sync)));
   snapshotter->upperdir_label_ = options.upperdir_label;
   // Start-up reconciliation: directories of operations a crash interrupted.
-  if (absl::Status s = snapshotter->Cleanup(); !s.ok()) return s;
+  // One that cannot be moved (an immutable attribute, say) must not keep the
+  // daemon down: only a create that draws its id would fail.
+  std::vector<absl::Status> stuck;
+  if (absl::Status s = snapshotter->DiscardStrayDirectories(stuck); !s.ok()) {
+    return s;
+  }
+  if (!stuck.empty()) {
+    spdlog::error(
+        "start-up: {} directories in {} belong to no snapshot and could not "
+        "be moved to the trash (see above); serving anyway",
+        stuck.size(), snapshotter->layout_.SnapshotsDir());
+  }
   if (absl::Status s = snapshotter->RecreateMissingDirectories(); !s.ok()) {
     return s;
   }
@@ -335,6 +346,14 @@ absl::Status OverlaySnapshotter::Walk(
 }
 
 absl::Status OverlaySnapshotter::Cleanup() {
+  std::vector<absl::Status> stuck;
+  if (absl::Status s = DiscardStrayDirectories(stuck); !s.ok()) return s;
+  reclaimer_->Wake();
+  return stuck.empty() ? absl::OkStatus() : stuck.front();
+}
+
+absl::Status OverlaySnapshotter::DiscardStrayDirectories(
+    std::vector<absl::Status>& stuck) {
   // Directories first, in-flight ids second, known ids third. A create
   // registers its id before making its directory, so a listed directory of a
   // running create is in the in-flight set; one that finishes in between is
@@ -351,7 +370,6 @@ absl::Status OverlaySnapshotter::Cleanup() {
   if (!known.ok()) return known.status();
   CrashPoint("cleanup.after_list");
 
-  absl::Status first_error;
   for (const std::string& entry : *entries) {
     std::optional<uint64_t> id = Layout::IdOfEntry(entry);
     bool is_final = id && entry == std::to_string(*id);
@@ -362,12 +380,11 @@ absl::Status OverlaySnapshotter::Cleanup() {
     absl::Status s = reclaimer_->Discard(path, entry);
     if (!s.ok() && !absl::IsNotFound(s)) {
       spdlog::warn("cleanup: {}", s.ToString());
-      if (first_error.ok()) first_error = s;
+      stuck.push_back(std::move(s));
     }
     CrashPoint("cleanup.after_remove_one");
   }
-  reclaimer_->Wake();
-  return first_error;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<SnapshotterStats> OverlaySnapshotter::Stats() {

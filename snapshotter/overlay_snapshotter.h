@@ -123,6 +123,10 @@ class OverlaySnapshotter : public Snapshotter {
   // work/ a power cut lost gets them back, empty (RemakeLostSnapshotDir);
   // a committed one's loss is logged for the operator (fsck reports it).
   absl::Status RecreateMissingDirectories();
+  // Moves the directories under snapshots/ that belong to no snapshot into
+  // the trash. A failure to list them is returned; each directory that
+  // could not be moved is logged and its error appended to `stuck`.
+  absl::Status DiscardStrayDirectories(std::vector<absl::Status>& stuck);
 
   // Usage of snapshot `id` (under `key`)'s fs/. If fs/ is gone while the
   // record stays, that is damage, not a missing snapshot: Internal, as

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "metadata/types.h"
@@ -532,6 +534,43 @@ TEST(FilterTest, ErrorAtEndOfInputHasNoOffset) {
   absl::StatusOr<Filter> filter = Filter::Parse({"name=="});
   EXPECT_EQ(filter.status(),
             absl::InvalidArgumentError("filter \"name==\": expected value"));
+}
+
+// A parsed filter keeps every regexp it compiled, where containerd compiles
+// one at a time: one request's regexps share one memory budget, so a few
+// kilobytes of filter cannot make the daemon compile gigabytes.
+TEST(FilterTest, OneRequestsRegexpsShareOneMemoryBudget) {
+  const std::string big = "name~=[\\p{L}\\p{N}]{1000}";
+  EXPECT_TRUE(Filter::Parse({big}).ok()) << "one large regexp alone fits";
+  std::vector<std::string> many(64, big);
+  absl::StatusOr<Filter> shared = Filter::Parse({absl::StrJoin(many, ",")});
+  EXPECT_EQ(shared.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(shared.status().message()),
+              HasSubstr("a request's regexps share 64 MiB"));
+  std::vector<std::string> small(64, "name~=^a");
+  EXPECT_TRUE(Filter::Parse({absl::StrJoin(small, ",")}).ok());
+}
+
+TEST(FilterTest, AtMost64RegexpsInOneRequest) {
+  std::vector<std::string> filters(65, "name~=^a");
+  absl::StatusOr<Filter> parsed = Filter::Parse(filters);
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(parsed.status().message()),
+              HasSubstr("65 regexps (~=) in one request; at most 64"));
+}
+
+// Errors name the filter and the pattern, cut: a request may be megabytes
+// long, and the message goes to the log and back in a gRPC trailer.
+TEST(FilterTest, ErrorsQuoteAtMostTheStartOfALongFilter) {
+  const std::string padding(1 << 20, 'a');
+  for (const std::string& filter :
+       {"name==" + padding + ",(", "name~=(" + padding}) {
+    absl::StatusOr<Filter> parsed = Filter::Parse({filter});
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_LT(parsed.status().message().size(), 2048u);
+    EXPECT_THAT(std::string(parsed.status().message()),
+                HasSubstr(absl::StrCat("(", filter.size(), " bytes)")));
+  }
 }
 
 TEST(FilterTest, MovedFilterStillMatches) {

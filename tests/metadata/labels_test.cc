@@ -1,5 +1,8 @@
 #include "metadata/labels.h"
 
+#include <iterator>
+
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -69,6 +72,34 @@ TEST(StoredLabelsTest, DropsEmptyValuesBeforeValidating) {
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(StoredLabels({{"k", std::string(4096, 'v')}}),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// containerd's metadata checks every label it is given before bolt drops
+// the empty ones, so an oversized key is refused even with no value.
+TEST(StoredLabelsTest, AnOversizedKeyWithNoValueIsRefusedNotDropped) {
+  EXPECT_THAT(StoredLabels({{std::string(4097, 'k'), ""}}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ApplyLabelUpdate({{"a", "1"}}, {},
+                               {"labels." + std::string(4097, 'k')}, "key"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      ApplyLabelUpdate({{"a", "1"}}, {{std::string(4097, 'k'), ""}}, {}, "key"),
+      StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(ValidateInfoSizeTest, AnInfoTooLargeToBeReadBackIsInvalidArgument) {
+  Info info;
+  info.name = "snapshot";
+  // 4,200 labels of about 4,000 bytes: over 16.8 MB; 4,000 of them fit.
+  for (int i = 0; i < 4200; ++i) {
+    info.labels.emplace(absl::StrCat("k", i), std::string(3990, 'v'));
+  }
+  absl::Status refused = ValidateInfoSize(info);
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(refused.message()),
+              ::testing::HasSubstr("4200 labels"));
+  info.labels.erase(info.labels.begin(), std::next(info.labels.begin(), 200));
+  EXPECT_OK(ValidateInfoSize(info));
 }
 
 }  // namespace

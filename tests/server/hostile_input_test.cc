@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -278,8 +279,39 @@ TEST_F(HostileInputTest, LabelsOverContainerdsLimitAreInvalidArgument) {
   ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
                  "Update with a 4097-byte label",
                  [&] { return client_->Update(info, {"labels.k"}); });
+  // containerd's metadata checks labels with an empty value too.
+  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
+                 "Prepare with a 4097-byte label key and no value", [&] {
+                   return client_->Prepare("x", "base", {{big, ""}});
+                 });
   // Key and value of exactly 4096 bytes together are fine.
   EXPECT_TRUE(client_->Prepare("x", "base", {{"k", std::string(4095, 'v')}}).ok());
+}
+
+// Labels may be added a few at a time; an Info over what a client reads in
+// one message (16 MiB) would make its Stat, and every List (containerd's
+// GC lists), fail for good.
+TEST_F(HostileInputTest, UpdatesCannotGrowAnInfoPastWhatStatCanReturn) {
+  Labels labels;
+  for (int i = 0; i < 4000; ++i) {
+    labels.emplace(absl::StrCat("k", i), std::string(3990, 'v'));
+  }
+  ASSERT_TRUE(client_->Prepare("big", "base", labels).ok());
+  Labels more;
+  std::vector<std::string> paths;
+  for (int i = 0; i < 200; ++i) {
+    more.emplace(absl::StrCat("more", i), std::string(3990, 'v'));
+    paths.push_back(absl::StrCat("labels.more", i));
+  }
+  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT,
+                 "Update to labels of more than 16 MiB",
+                 [&] { return client_->Update("big", more, paths); });
+  v1::Info info;
+  ASSERT_TRUE(client_->Stat("big", &info).ok());
+  EXPECT_EQ(info.labels_size(), 4000);
+  std::vector<v1::Info> infos;
+  EXPECT_TRUE(client_->List(&infos, {}).ok());
+  EXPECT_TRUE(client_->Remove("big").ok());
 }
 
 TEST_F(HostileInputTest, NamesAndParentsFollowContainerdsRules) {
@@ -360,6 +392,17 @@ TEST_F(HostileInputTest, MalformedFiltersAreInvalidArgument) {
     ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "filter " + filter,
                    [&] { return client_->List(&infos, {filter}); });
   }
+  // Each compiled regexp is kept while the List runs: their number and
+  // memory are bounded.
+  const std::vector<std::string> regexps(65, "name~=^a");
+  std::vector<v1::Info> none;
+  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "65 regexps", [&] {
+    return client_->List(&none, {absl::StrJoin(regexps, ",")});
+  });
+  const std::vector<std::string> large(64, "name~=[\\p{L}\\p{N}]{1000}");
+  ExpectRejected(grpc::StatusCode::INVALID_ARGUMENT, "64 large regexps", [&] {
+    return client_->List(&none, {absl::StrJoin(large, ",")});
+  });
   // Path-shaped values are just strings to compare.
   std::vector<v1::Info> infos;
   ASSERT_TRUE(client_->List(&infos, {"name==\"../../etc/passwd\""}).ok());

@@ -1,5 +1,9 @@
 #include "snapshotter/overlay_snapshotter.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +12,7 @@
 #include <string>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -36,6 +41,22 @@ std::string ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// Sets or clears the immutable attribute (chattr +i) of directory `path`.
+absl::Status SetImmutable(const std::string& path, bool immutable) {
+  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "open " + path);
+  absl::Cleanup closer = [fd] { close(fd); };
+  int flags = 0;
+  if (ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0) {
+    return absl::ErrnoToStatus(errno, "get flags of " + path);
+  }
+  flags = immutable ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+  if (ioctl(fd, FS_IOC_SETFLAGS, &flags) != 0) {
+    return absl::ErrnoToStatus(errno, "set flags of " + path);
+  }
+  return absl::OkStatus();
 }
 
 class OverlaySnapshotterTest : public ::testing::Test {
@@ -187,6 +208,26 @@ TEST_F(OverlaySnapshotterTest, CleanupRemovesUnknownDirectoriesOnly) {
   ASSERT_OK(snapshotter_->Cleanup());
   EXPECT_THAT(SnapshotDirs(), ElementsAre(kept));
   EXPECT_TRUE(snapshotter_->WaitForReclaim(absl::Seconds(30)));
+}
+
+// One stray directory that cannot be moved to the trash must not keep the
+// daemon from starting (under systemd's Restart=, a restart loop); an
+// explicit Cleanup still reports it.
+TEST_F(OverlaySnapshotterTest, StartUpServesWhenAStrayDirectoryCannotBeMoved) {
+  Layer("base", "", "a", "x");
+  const std::string stray = root_ + "/snapshots/999";
+  ASSERT_OK(fs::MakeDir(stray, 0700));
+  snapshotter_.reset();
+  ASSERT_OK(SetImmutable(stray, true));
+  absl::Cleanup mutable_again = [&] { EXPECT_OK(SetImmutable(stray, false)); };
+  Open();
+  ASSERT_NE(snapshotter_, nullptr);
+  EXPECT_OK(snapshotter_->Stat("base"));
+  EXPECT_OK(snapshotter_->Prepare("after", "base", {}));
+  EXPECT_TRUE(fs::Exists(stray));
+  absl::Status cleanup = snapshotter_->Cleanup();
+  EXPECT_FALSE(cleanup.ok());
+  EXPECT_THAT(std::string(cleanup.message()), HasSubstr("999"));
 }
 
 TEST_F(OverlaySnapshotterTest, ReopenReconcilesCrashLeftoversAndKeepsSnapshots) {
