@@ -840,7 +840,8 @@ absl::Status SnapshotStore::WalkLabelIndex(
   return absl::OkStatus();
 }
 
-absl::StatusOr<absl::flat_hash_set<uint64_t>> SnapshotStore::DurableIds() {
+absl::StatusOr<absl::flat_hash_set<uint64_t>> SnapshotStore::ScanDurableIds(
+    absl::string_view prefix, const IdOfEntry& id_of) {
   rocksdb::ManagedSnapshot db_snapshot(db_.get());
   if (absl::Status s = SyncUpTo(db_snapshot.snapshot()->GetSequenceNumber());
       !s.ok()) {
@@ -849,14 +850,40 @@ absl::StatusOr<absl::flat_hash_set<uint64_t>> SnapshotStore::DurableIds() {
   rocksdb::ReadOptions options;
   options.snapshot = db_snapshot.snapshot();
   absl::flat_hash_set<uint64_t> ids;
-  PrefixIterator it(*db_, options, keys::kIdPrefix);
+  PrefixIterator it(*db_, options, prefix);
   for (; it.Valid(); it.Next()) {
-    std::optional<uint64_t> id = keys::IdOf(it.key());
-    if (!id) break;
-    ids.insert(*id);
+    absl::StatusOr<std::optional<uint64_t>> id = id_of(it.key(), it.value());
+    if (!id.ok()) return id.status();
+    if (!*id) break;
+    ids.insert(**id);
   }
-  if (!it.status().ok()) return FromRocksDB(it.status(), "scan ids");
+  if (!it.status().ok()) {
+    return FromRocksDB(it.status(), absl::StrCat("scan ", prefix));
+  }
   return ids;
+}
+
+absl::StatusOr<absl::flat_hash_set<uint64_t>> SnapshotStore::DurableIds() {
+  return ScanDurableIds(
+      keys::kIdPrefix,
+      [](absl::string_view key,
+         absl::string_view) -> absl::StatusOr<std::optional<uint64_t>> {
+        return keys::IdOf(key);
+      });
+}
+
+absl::StatusOr<absl::flat_hash_set<uint64_t>>
+SnapshotStore::DurableRecordIds() {
+  return ScanDurableIds(
+      keys::kSnapshotPrefix,
+      [](absl::string_view key,
+         absl::string_view value) -> absl::StatusOr<std::optional<uint64_t>> {
+        std::optional<absl::string_view> name = keys::SnapshotKeyOf(key);
+        if (!name) return std::nullopt;
+        absl::StatusOr<Snapshot> snapshot = DecodeRecord(*name, value);
+        if (!snapshot.ok()) return snapshot.status();
+        return snapshot->id;
+      });
 }
 
 absl::StatusOr<bool> SnapshotStore::HasChildren(uint64_t id) const {

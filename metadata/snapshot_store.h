@@ -176,6 +176,10 @@ class SnapshotStore {
   // cut, so its directory may be deleted (a Remove written but not yet
   // synced must not lose a directory its record comes back to).
   absl::StatusOr<absl::flat_hash_set<uint64_t>> DurableIds();
+  // The same from the snapshot records themselves, not the id index (which
+  // they are written with): slower, for a directory the index does not
+  // know. DataLoss when a record cannot be decoded (its id is unknown).
+  absl::StatusOr<absl::flat_hash_set<uint64_t>> DurableRecordIds();
 
   // True when some snapshot has `id` as its parent.
   absl::StatusOr<bool> HasChildren(uint64_t id) const;
@@ -240,6 +244,12 @@ class SnapshotStore {
   // Returns once every write up to `sequence` is durable, sharing one WAL
   // sync among concurrent callers.
   absl::Status SyncUpTo(uint64_t sequence) ABSL_LOCKS_EXCLUDED(sync_mu_);
+  // The id of one entry under a scanned prefix; nullopt past the prefix.
+  using IdOfEntry = std::function<absl::StatusOr<std::optional<uint64_t>>(
+      absl::string_view key, absl::string_view value)>;
+  // Ids of every entry under `prefix`, as of a point in time synced first.
+  absl::StatusOr<absl::flat_hash_set<uint64_t>> ScanDurableIds(
+      absl::string_view prefix, const IdOfEntry& id_of);
 
   // The database's file system (write-ahead logs preallocated): it must
   // outlive db_.

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -34,11 +35,13 @@ StoreCheck CheckStore(const StoreDump& dump) {
   // Decodable records by key, and which keys claim each id.
   absl::flat_hash_map<std::string, const Snapshot*> by_key;
   absl::flat_hash_map<uint64_t, std::vector<const Snapshot*>> by_id;
+  absl::flat_hash_set<std::string> corrupt_keys;
   uint64_t max_id = 0;
   for (const StoreDump::Record& record : dump.records) {
     if (!record.snapshot.ok()) {
       report("corrupt-record", SnapshotObject(record.key),
              std::string(record.snapshot.status().message()));
+      corrupt_keys.insert(record.key);
       continue;
     }
     const Snapshot& s = *record.snapshot;
@@ -68,6 +71,8 @@ StoreCheck CheckStore(const StoreDump& dump) {
     auto it = by_key.find(key);
     if (it == by_key.end() || it->second->id != id) {
       if (by_id.contains(id)) continue;  // repaired below by a put
+      // The only link from a corrupt record to its id (and directory).
+      if (corrupt_keys.contains(key)) continue;
       report("stale-id-index", absl::StrCat("id ", id),
              absl::StrCat("names ", QuoteKey(key),
                           ", which is not a snapshot with this id"),

@@ -63,6 +63,8 @@ absl::StatusOr<metadata::Usage> DiskUsage(const std::string& path) {
   visitor.entry = [&walker, &path](int dir_fd, const char* name, unsigned char) {
     return walker.Entry(dir_fd, name, path);
   };
+  // As `du -x`: a mount someone left below is not the layer's.
+  visitor.mount_point = [](const std::string&) { return absl::OkStatus(); };
   absl::Status walked = fs::WalkTree(fd, path, visitor);
   close(fd);
   if (!walked.ok()) return walked;

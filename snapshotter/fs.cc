@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -164,6 +165,17 @@ int OpenDirToRead(int dir_fd, const char* name) {
   // EPERM: neither root nor the owner; read it as anyone would.
   if (fd < 0 && errno == EPERM) fd = openat(dir_fd, name, kFlags);
   return fd;
+}
+
+absl::StatusOr<MountOf> MountOfFile(int fd) {
+  struct statx stx;
+  if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) != 0) {
+    return ErrnoStatus(errno, "statx");
+  }
+  MountOf mount;
+  mount.dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+  if ((stx.stx_mask & STATX_MNT_ID) != 0) mount.id = stx.stx_mnt_id;
+  return mount;
 }
 
 bool Exists(const std::string& path) {

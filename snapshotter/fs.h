@@ -4,13 +4,14 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace cpp_overlay::snapshotter::fs {
 
@@ -51,6 +52,17 @@ bool Exists(const std::string& path);
 // and Commit walks a fresh layer, every directory of which qualifies.
 // Returns the descriptor, or -1 with errno set.
 int OpenDirToRead(int dir_fd, const char* name);
+// The mount an open file is on: its mount id (statx, Linux 5.8) where the
+// kernel gives one, else just its device, which cannot tell a bind mount
+// of one filesystem from that filesystem.
+struct MountOf {
+  uint64_t id = 0;  // 0: none given
+  dev_t dev = 0;
+  bool SameAs(const MountOf& other) const {
+    return id != 0 && other.id != 0 ? id == other.id : dev == other.dev;
+  }
+};
+absl::StatusOr<MountOf> MountOfFile(int fd);
 // Names in a directory, without "." and "..".
 absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path);
 

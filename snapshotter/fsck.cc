@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "metadata/errors.h"
@@ -121,6 +122,23 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
 
   // Per record: its directory tree, and the usage of committed ones.
   absl::flat_hash_map<uint64_t, const metadata::Snapshot*> known;
+  // A record that cannot be decoded still owns its directory: its id is
+  // known from the id index, or else no stray directory is safe to remove.
+  absl::flat_hash_set<uint64_t> corrupt_ids;
+  int corrupt_records_without_id = 0;
+  {
+    absl::flat_hash_map<std::string, uint64_t> id_of_key;
+    for (const auto& [id, key] : dump->ids) id_of_key[key] = id;
+    for (const metadata::StoreDump::Record& record : dump->records) {
+      if (record.snapshot.ok()) continue;
+      auto it = id_of_key.find(record.key);
+      if (it != id_of_key.end()) {
+        corrupt_ids.insert(it->second);
+      } else {
+        ++corrupt_records_without_id;
+      }
+    }
+  }
   for (const metadata::StoreDump::Record& record : dump->records) {
     if (!record.snapshot.ok()) continue;
     const metadata::Snapshot& s = *record.snapshot;
@@ -207,6 +225,15 @@ absl::StatusOr<FsckReport> Fsck(const FsckOptions& options) {
       if (final_name && known.contains(*id)) continue;
       const std::string path = absl::StrCat(layout.SnapshotsDir(), "/", entry);
       size_t f;
+      if (final_name && corrupt_ids.contains(*id)) {
+        continue;  // its record's corrupt-record finding stands for it
+      }
+      if (final_name && corrupt_records_without_id > 0) {
+        add("stray-directory", path,
+            "no snapshot has this id, but a corrupt record whose id is "
+            "unknown may own it: kept");
+        continue;
+      }
       if (final_name) {
         f = add("stray-directory", path, "no snapshot has this id",
                 "remove it");

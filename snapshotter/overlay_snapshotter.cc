@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <limits>
 #include <optional>
 
@@ -368,6 +369,22 @@ absl::Status OverlaySnapshotter::DiscardStrayDirectories(
   }
   absl::StatusOr<absl::flat_hash_set<uint64_t>> known = store_->DurableIds();
   if (!known.ok()) return known.status();
+  // A snapshot's own directory the id index does not know: before it goes,
+  // the records themselves are asked, so that an index that drifted (fsck's
+  // missing-id-index) never costs a snapshot its files. Rare: Remove moves
+  // its directory itself, so this is mostly a crashed create's.
+  const bool unknown_final_dir =
+      std::any_of(entries->begin(), entries->end(), [&](const std::string& e) {
+        std::optional<uint64_t> id = Layout::IdOfEntry(e);
+        return id && e == std::to_string(*id) && !known->contains(*id) &&
+               !in_flight.contains(*id);
+      });
+  if (unknown_final_dir) {
+    absl::StatusOr<absl::flat_hash_set<uint64_t>> recorded =
+        store_->DurableRecordIds();
+    if (!recorded.ok()) return recorded.status();
+    known->insert(recorded->begin(), recorded->end());
+  }
   CrashPoint("cleanup.after_list");
 
   for (const std::string& entry : *entries) {

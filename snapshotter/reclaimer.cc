@@ -15,6 +15,9 @@
 namespace cpp_overlay::snapshotter {
 namespace {
 
+// NAME_MAX is 255; the suffix takes at most 41 bytes.
+constexpr size_t kMaxNameHint = 200;
+
 // linux/ioprio.h is not in every libc's headers; these values are ABI.
 constexpr int kIoprioWhoProcess = 1;
 constexpr int kIoprioClassIdle = 3;
@@ -65,9 +68,11 @@ absl::Status Reclaimer::Discard(const std::string& path, absl::string_view name)
     sequence = ++sequence_;
   }
   // Unique even when the same name is discarded twice in one run or across
-  // restarts.
-  std::string target = absl::StrCat(trash_dir_, "/", name, "-",
-                                    absl::ToUnixNanos(absl::Now()), "-", sequence);
+  // restarts. The name is only a hint for whoever looks: cut, so that a
+  // stray entry's long name still fits NAME_MAX with the suffix.
+  std::string target =
+      absl::StrCat(trash_dir_, "/", name.substr(0, kMaxNameHint), "-",
+                   absl::ToUnixNanos(absl::Now()), "-", sequence);
   if (absl::Status s = fs::Rename(path, target); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   last_discard_ = std::chrono::steady_clock::now();

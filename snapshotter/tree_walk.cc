@@ -39,6 +39,13 @@ class Walk {
 
   absl::Status Run(int root_fd) {
     // Never closed, so never reopened: its identity is not needed.
+    absl::StatusOr<MountOf> mount = MountOfFile(root_fd);
+    if (!mount.ok()) {
+      return absl::Status(
+          mount.status().code(),
+          absl::StrCat(mount.status().message(), " ", root_path_));
+    }
+    root_mount_ = *mount;
     Frame root;
     root.fd = root_fd;
     root.borrowed = true;
@@ -101,6 +108,22 @@ class Walk {
       if (errno == ENOENT) return absl::OkStatus();  // removed meanwhile
       return ErrnoStatus(errno, absl::StrCat("open ", PathOf(depth, name)));
     }
+    // A mount left below (rename takes a mount point along into the trash)
+    // is someone else's: never delete or count what is in it.
+    absl::StatusOr<MountOf> mount = MountOfFile(fd);
+    if (!mount.ok() || !mount->SameAs(root_mount_)) {
+      close(fd);
+      const std::string path = PathOf(depth, name);
+      if (!mount.ok()) {
+        return absl::Status(mount.status().code(),
+                            absl::StrCat(mount.status().message(), " ", path));
+      }
+      if (visitor_.mount_point) return visitor_.mount_point(path);
+      return absl::FailedPreconditionError(absl::StrCat(
+          path,
+          " is a mount point; a walk never crosses into another mount "
+          "(unmount it)"));
+    }
     Frame child;
     child.fd = fd;
     child.name = std::move(name);
@@ -160,6 +183,7 @@ class Walk {
 
   const std::string& root_path_;
   const TreeWalkVisitor& visitor_;
+  MountOf root_mount_;
   std::vector<Frame> frames_;
   alignas(struct dirent64) char buffer_[32 * 1024];
 };

@@ -27,12 +27,18 @@ struct TreeWalkVisitor {
   // Called (when set) once all of a walked-into directory's entries were
   // visited, with the open directory holding it: a removal unlinks it here.
   std::function<absl::Status(int dir_fd, const char* name)> leave;
+  // Called (when set) instead of walking into a directory that is a mount
+  // point (another filesystem, or a bind mount), with its path: the walk
+  // never crosses into another mount. Unset, such a directory stops the walk
+  // with FailedPrecondition.
+  std::function<absl::Status(const std::string& path)> mount_point;
 };
 
 // Walks everything below the directory open as `root_fd` (borrowed, not
 // closed), whose path is `root_path` (for messages only). A directory that
 // vanishes before it is opened is skipped; one that moves elsewhere while
-// the walk is below it stops the walk with FailedPrecondition.
+// the walk is below it stops the walk with FailedPrecondition, as does a
+// mount point (see TreeWalkVisitor::mount_point).
 absl::Status WalkTree(int root_fd, const std::string& root_path,
                       const TreeWalkVisitor& visitor);
 

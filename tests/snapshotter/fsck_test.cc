@@ -11,9 +11,12 @@
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "metadata/keys.h"
 #include "metadata/snapshot_store.h"
+#include "rocksdb/db.h"
 #include "snapshotter/fs.h"
 #include "snapshotter/overlay_snapshotter.h"
 #include "tests/testing/status_matchers.h"
@@ -280,6 +283,58 @@ TEST_F(FsckTest, IdIndexDriftIsRebuiltFromTheRecords) {
   ASSERT_OK(open);
   ASSERT_OK((*open)->Remove("work"));
   ASSERT_OK((*open)->Remove("child"));
+}
+
+// Start-up (and every Cleanup) collects directories no snapshot owns; an
+// id index that lost an entry must not make a snapshot's directory look
+// unowned: its files stay until fsck rebuilds the entry.
+TEST_F(FsckTest, ADirectoryMissingFromTheIdIndexIsNotCollected) {
+  const uint64_t base = IdOf("base");
+  const uint64_t work = IdOf("work");
+  metadata::StoreRepair change;
+  change.delete_ids = {base, work};
+  Corrupt(change);
+  {
+    auto open = OverlaySnapshotter::Open({.root = root_});
+    ASSERT_OK(open);
+    ASSERT_OK((*open)->Cleanup());
+    EXPECT_TRUE((*open)->WaitForReclaim(absl::Seconds(30)));
+  }
+  const std::string base_file =
+      root_ + "/snapshots/" + std::to_string(base) + "/fs/file";
+  std::ifstream in(base_file);
+  std::string content;
+  in >> content;
+  EXPECT_EQ(content, "hello") << base_file;
+  CheckAndRepair({"missing-id-index", "missing-id-index"});
+}
+
+// A record that no longer decodes still owns its directory: neither its
+// id index entry nor its files may go (fsck cannot rebuild the record, and
+// the files are what is left of the snapshot).
+TEST_F(FsckTest, ACorruptRecordKeepsItsIdIndexEntryAndItsDirectory) {
+  const uint64_t base = IdOf("base");
+  {
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Options options;
+    ASSERT_TRUE(rocksdb::DB::Open(options, root_ + "/metadata", &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(),
+                        metadata::keys::Snapshot("base"), "\x01\x02\x03")
+                    .ok());
+  }
+  auto repaired = Fsck({.root = root_, .repair = true});
+  ASSERT_OK(repaired);
+  EXPECT_THAT(Kinds(*repaired), Contains("corrupt-record"));
+  EXPECT_THAT(Kinds(*repaired), ::testing::Not(Contains("stale-id-index")));
+  EXPECT_THAT(Kinds(*repaired), ::testing::Not(Contains("stray-directory")));
+  std::ifstream in(root_ + "/snapshots/" + std::to_string(base) + "/fs/file");
+  std::string content;
+  in >> content;
+  EXPECT_EQ(content, "hello");
+  auto again = Fsck({.root = root_});
+  ASSERT_OK(again);
+  EXPECT_THAT(Kinds(*again), Contains("corrupt-record"));
 }
 
 TEST_F(FsckTest, ChildrenIndexDriftIsRebuiltFromTheRecords) {

@@ -3,10 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -208,6 +211,64 @@ TEST_F(OverlaySnapshotterTest, CleanupRemovesUnknownDirectoriesOnly) {
   ASSERT_OK(snapshotter_->Cleanup());
   EXPECT_THAT(SnapshotDirs(), ElementsAre(kept));
   EXPECT_TRUE(snapshotter_->WaitForReclaim(absl::Seconds(30)));
+}
+
+// Mounts made from here on are this thread's (and the threads it starts)
+// alone and vanish with the process, even when the test fails.
+void EnterPrivateMountNamespace() {
+  ASSERT_EQ(unshare(CLONE_NEWNS), 0) << std::strerror(errno);
+  ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0)
+      << std::strerror(errno);
+}
+
+// A mount left below a removed snapshot (a debugging bind mount, a leaked
+// propagation) moves into the trash with it: the deleter must delete
+// around it, never what is in it, whether it is another filesystem or a
+// bind mount of the same one.
+TEST_F(OverlaySnapshotterTest, RemovalNeverDeletesThroughAMountLeftBelow) {
+  // A namespace is per thread: the reclaimer's must be made after it.
+  snapshotter_.reset();
+  EnterPrivateMountNamespace();
+  Open();
+  const std::string outside = NewTarget("outside");
+  WriteFile(outside + "/precious", "keep");
+  auto mounts = snapshotter_->Prepare("active", "", {});
+  ASSERT_OK(mounts);
+  const std::string fs_dir = mounts->front().source;
+  WriteFile(fs_dir + "/own", "ours");
+  ASSERT_OK(fs::MakeDir(fs_dir + "/bind", 0755));
+  ASSERT_OK(fs::MakeDir(fs_dir + "/tmpfs", 0755));
+  ASSERT_EQ(mount(outside.c_str(), (fs_dir + "/bind").c_str(), nullptr, MS_BIND,
+                  nullptr),
+            0)
+      << std::strerror(errno);
+  ASSERT_EQ(mount("tmpfs", (fs_dir + "/tmpfs").c_str(), "tmpfs", 0, nullptr), 0)
+      << std::strerror(errno);
+  WriteFile(fs_dir + "/tmpfs/also-precious", "keep");
+
+  // Usage counts only the layer's own files, as `du -x` does.
+  WriteFile(outside + "/big", std::string(1 << 20, 'x'));
+  absl::StatusOr<metadata::Usage> usage = snapshotter_->Usage("active");
+  ASSERT_OK(usage);
+  EXPECT_LT(usage->size, 1 << 20);
+
+  ASSERT_OK(snapshotter_->Remove("active"));
+  EXPECT_FALSE(snapshotter_->WaitForReclaim(absl::Seconds(2)));
+  EXPECT_EQ(ReadFile(outside + "/precious"), "keep");
+  absl::StatusOr<std::vector<std::string>> trash =
+      fs::ListDir(root_ + "/trash");
+  ASSERT_OK(trash);
+  ASSERT_EQ(trash->size(), 1u);
+  const std::string moved = root_ + "/trash/" + trash->front() + "/fs";
+  EXPECT_EQ(ReadFile(moved + "/tmpfs/also-precious"), "keep");
+  EXPECT_FALSE(fs::Exists(moved + "/own")) << "the layer's own files go";
+
+  // Once unmounted, the rest goes at the next wake.
+  ASSERT_EQ(umount2((moved + "/bind").c_str(), MNT_DETACH), 0);
+  ASSERT_EQ(umount2((moved + "/tmpfs").c_str(), MNT_DETACH), 0);
+  ASSERT_OK(snapshotter_->Cleanup());
+  EXPECT_TRUE(snapshotter_->WaitForReclaim(absl::Seconds(30)));
+  EXPECT_EQ(ReadFile(outside + "/precious"), "keep");
 }
 
 // One stray directory that cannot be moved to the trash must not keep the

@@ -50,6 +50,20 @@ TEST(ReclaimerTest, DiscardMovesIntoTrashAndDeletesInTheBackground) {
   EXPECT_EQ(reclaimer.Backlog(), 0);
 }
 
+// A stray entry may have a name of NAME_MAX bytes; the trash entry's
+// suffix must still fit.
+TEST(ReclaimerTest, AnEntryWithTheLongestNameIsDiscarded) {
+  testing::TempDir dir;
+  const std::string trash = dir.path() + "/trash";
+  ASSERT_OK(fs::MakeDir(trash, 0700));
+  const std::string name(255, 'n');
+  MakeTree(dir.path() + "/" + name, 3);
+  Reclaimer reclaimer(trash, 0);
+  ASSERT_OK(reclaimer.Discard(dir.path() + "/" + name, name));
+  EXPECT_FALSE(fs::Exists(dir.path() + "/" + name));
+  EXPECT_TRUE(reclaimer.WaitUntilEmpty(absl::Seconds(30)));
+}
+
 TEST(ReclaimerTest, DiscardOfMissingDirectoryIsNotFound) {
   testing::TempDir dir;
   ASSERT_OK(fs::MakeDir(dir.path() + "/trash", 0700));
