@@ -130,6 +130,14 @@ absl::Status RemoveAll(const std::string& path,
   if (S_ISDIR(st.st_mode)) {
     int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
+    // A directory someone mounted on (its rename then failed with EBUSY,
+    // so it stayed where it was) is not ours to empty.
+    absl::StatusOr<MountOf> mount = MountOfFile(fd);
+    if (mount.ok() && mount->root) {
+      close(fd);
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, " is a mount point; it is never emptied (unmount it)"));
+    }
     absl::Status removed = RemoveContents(fd, path, hook);
     close(fd);
     if (!removed.ok()) return removed;
@@ -168,13 +176,19 @@ int OpenDirToRead(int dir_fd, const char* name) {
 }
 
 absl::StatusOr<MountOf> MountOfFile(int fd) {
+  MountOf mount;
   struct statx stx;
   if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) != 0) {
-    return ErrnoStatus(errno, "statx");
+    // A seccomp filter may refuse statx: the device is all there is.
+    if (errno != EPERM && errno != ENOSYS) return ErrnoStatus(errno, "statx");
+    struct stat st;
+    if (fstat(fd, &st) != 0) return ErrnoStatus(errno, "stat");
+    mount.dev = st.st_dev;
+    return mount;
   }
-  MountOf mount;
   mount.dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
   if ((stx.stx_mask & STATX_MNT_ID) != 0) mount.id = stx.stx_mnt_id;
+  mount.root = (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
   return mount;
 }
 

@@ -58,6 +58,7 @@ int OpenDirToRead(int dir_fd, const char* name);
 struct MountOf {
   uint64_t id = 0;  // 0: none given
   dev_t dev = 0;
+  bool root = false;  // the file is the root of its mount (a mount point)
   bool SameAs(const MountOf& other) const {
     return id != 0 && other.id != 0 ? id == other.id : dev == other.dev;
   }

@@ -5,15 +5,21 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "snapshotter/fs.h"
+#include "tests/testing/mount_helper.h"
 #include "tests/testing/nested_dirs.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
@@ -120,6 +126,23 @@ TEST(TreeWalkTest, ErrorsOfTheVisitorStopTheWalk) {
   EXPECT_THAT(fs::WalkTree(fd, root, visitor), StatusIs(absl::StatusCode::kCancelled));
   close(fd);
   EXPECT_EQ(calls, 1);
+}
+
+// A directory someone mounted on stays where it is when its rename fails
+// (EBUSY), and start-up, fsck or a Prepare may then remove it: what is
+// mounted there is never emptied.
+TEST(RemoveAllTest, NeverEmptiesAMountPoint) {
+  ASSERT_NO_FATAL_FAILURE(testing::EnterPrivateMountNamespace());
+  testing::TempDir dir;
+  const std::string target = dir.path() + "/mounted";
+  ASSERT_EQ(mkdir(target.c_str(), 0755), 0);
+  ASSERT_EQ(mount("tmpfs", target.c_str(), "tmpfs", 0, nullptr), 0)
+      << std::strerror(errno);
+  absl::Cleanup unmount = [&target] { umount2(target.c_str(), MNT_DETACH); };
+  std::ofstream(target + "/precious") << "keep";
+  EXPECT_THAT(fs::RemoveAll(target),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(fs::Exists(target + "/precious"));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #ifndef CPP_OVERLAY_TESTS_TESTING_MOUNT_HELPER_H_
 #define CPP_OVERLAY_TESTS_TESTING_MOUNT_HELPER_H_
 
+#include <sched.h>
 #include <sys/mount.h>
 
 #include <cerrno>
@@ -14,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
 #include "snapshotter/mounts.h"
 
 namespace cpp_overlay::testing {
@@ -58,6 +60,16 @@ class ScopedMount {
  private:
   std::string target_;
 };
+
+// Mounts made from here on are this thread's (and the threads it starts
+// later) alone and vanish with the process, even when a test fails. Call
+// through ASSERT_NO_FATAL_FAILURE, before starting threads that must see
+// the mounts.
+inline void EnterPrivateMountNamespace() {
+  ASSERT_EQ(unshare(CLONE_NEWNS), 0) << std::strerror(errno);
+  ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0)
+      << std::strerror(errno);
+}
 
 }  // namespace cpp_overlay::testing
 
