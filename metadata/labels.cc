@@ -8,9 +8,7 @@ namespace cpp_overlay::metadata {
 namespace {
 constexpr absl::string_view kLabelsPath = "labels";
 constexpr absl::string_view kLabelPathPrefix = "labels.";
-}  // namespace
 
-namespace {
 absl::Status ValidateLabelSize(absl::string_view key, absl::string_view value) {
   if (key.size() + value.size() > kMaxLabelSize) {
     return InvalidRequest(

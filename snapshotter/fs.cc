@@ -132,7 +132,7 @@ absl::Status RemoveAll(const std::string& path,
     if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
     // A directory someone mounted on (its rename then failed with EBUSY,
     // so it stayed where it was) is not ours to empty.
-    absl::StatusOr<MountOf> mount = MountOfFile(fd);
+    absl::StatusOr<MountOf> mount = MountOfFile(fd, path);
     if (mount.ok() && mount->root) {
       close(fd);
       return absl::FailedPreconditionError(absl::StrCat(
@@ -175,14 +175,17 @@ int OpenDirToRead(int dir_fd, const char* name) {
   return fd;
 }
 
-absl::StatusOr<MountOf> MountOfFile(int fd) {
+absl::StatusOr<MountOf> MountOfFile(int fd, absl::string_view path) {
   MountOf mount;
   struct statx stx;
   if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) != 0) {
     // A seccomp filter may refuse statx: the device is all there is.
-    if (errno != EPERM && errno != ENOSYS) return ErrnoStatus(errno, "statx");
+    if (errno != EPERM && errno != ENOSYS) {
+      return ErrnoStatus(errno, absl::StrCat("statx ", path));
+    }
     struct stat st;
-    if (fstat(fd, &st) != 0) return ErrnoStatus(errno, "stat");
+    if (fstat(fd, &st) != 0)
+      return ErrnoStatus(errno, absl::StrCat("stat ", path));
     mount.dev = st.st_dev;
     return mount;
   }

@@ -63,7 +63,8 @@ struct MountOf {
     return id != 0 && other.id != 0 ? id == other.id : dev == other.dev;
   }
 };
-absl::StatusOr<MountOf> MountOfFile(int fd);
+// `path` names the file in errors only.
+absl::StatusOr<MountOf> MountOfFile(int fd, absl::string_view path);
 // Names in a directory, without "." and "..".
 absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path);
 

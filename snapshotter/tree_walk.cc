@@ -38,14 +38,10 @@ class Walk {
   }
 
   absl::Status Run(int root_fd) {
-    // Never closed, so never reopened: its identity is not needed.
-    absl::StatusOr<MountOf> mount = MountOfFile(root_fd);
-    if (!mount.ok()) {
-      return absl::Status(
-          mount.status().code(),
-          absl::StrCat(mount.status().message(), " ", root_path_));
-    }
+    absl::StatusOr<MountOf> mount = MountOfFile(root_fd, root_path_);
+    if (!mount.ok()) return mount.status();
     root_mount_ = *mount;
+    // Never closed, so never reopened: its identity is not needed.
     Frame root;
     root.fd = root_fd;
     root.borrowed = true;
@@ -110,13 +106,15 @@ class Walk {
     }
     // A mount left below (rename takes a mount point along into the trash)
     // is someone else's: never delete or count what is in it.
-    absl::StatusOr<MountOf> mount = MountOfFile(fd);
+    absl::StatusOr<MountOf> mount = MountOfFile(fd, name);
     if (!mount.ok() || !mount->SameAs(root_mount_)) {
       close(fd);
+      // Built only here: most directories get no message.
       const std::string path = PathOf(depth, name);
       if (!mount.ok()) {
-        return absl::Status(mount.status().code(),
-                            absl::StrCat(mount.status().message(), " ", path));
+        return absl::Status(
+            mount.status().code(),
+            absl::StrCat(mount.status().message(), " (", path, ")"));
       }
       if (visitor_.mount_point) return visitor_.mount_point(path);
       return absl::FailedPreconditionError(absl::StrCat(
