@@ -56,7 +56,7 @@ run() {  # name seconds command...: a hang fails the step instead of CI
 }
 
 # Runs a gtest binary; fails when its filter matched no test, so a renamed
-# test cannot turn a stage into an empty pass.
+# test cannot turn a stage into an empty pass, and when a test skipped.
 gtest_ran_some() {  # command...
   local out rc
   out=$(mktemp)
@@ -66,17 +66,36 @@ gtest_ran_some() {  # command...
     echo "test-sanitizers.sh: no test ran: $*" >&2
     rc=1
   fi
+  if ((rc == 0)) && grep -qE '^\[  SKIPPED \] [1-9][0-9]* tests?' "$out"; then
+    echo "test-sanitizers.sh: a test skipped, which counts as failed: $*" >&2
+    rc=1
+  fi
   rm -f "$out"
   return "$rc"
 }
 export -f gtest_ran_some
+
+# Runs ctest; ctest passes a run in which tests skipped, this fails it.
+ctest_none_skipped() {  # ctest arguments...
+  local out rc
+  out=$(mktemp)
+  ctest "$@" 2>&1 | tee "$out"
+  rc=${PIPESTATUS[0]}
+  if ((rc == 0)) && grep -qE '\(Skipped\)|\(Disabled\)' "$out"; then
+    echo "test-sanitizers.sh: a test skipped or is disabled, which counts as failed" >&2
+    rc=1
+  fi
+  rm -f "$out"
+  return "$rc"
+}
+export -f ctest_none_skipped
 
 if [[ $stage == asan || $stage == all ]]; then
   dir=${ASAN_BUILD_DIR:-build-asan}
   configure_and_build "$dir" address,undefined \
     metadata_test snapshotter_test server_test containerd-cpp-overlay-grpc crash_points_test
   daemon=$repo/$dir/server/containerd-cpp-overlay-grpc
-  run "asan: unit tests" 1800 bash -c "cd '$dir' && ctest -L unit --no-tests=error --output-on-failure --timeout 600"
+  run "asan: unit tests" 1800 bash -c "cd '$dir' && ctest_none_skipped -L unit --no-tests=error --output-on-failure --timeout 600"
   run "asan: failure injection" 1200 bash -c \
     "cd '$dir' && CPP_OVERLAY_DAEMON='$daemon' gtest_ran_some ./tests/crash/crash_points_test"
   # The harness wants a clean exit after SIGTERM, so a leak fails it too.

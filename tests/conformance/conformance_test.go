@@ -75,5 +75,6 @@ func TestConformance(t *testing.T) {
 
 	t.Run(*suiteName, func(t *testing.T) {
 		testsuite.SnapshotterSuite(t, *suiteName, newDaemonSnapshotter(logs))
+		t.Run("RenameAcrossLayers", func(t *testing.T) { renameAcrossLayers(t, logs) })
 	})
 }

@@ -5,7 +5,8 @@
 # server (tests/bench/refserver) in GOPATH mode, offline, from /usr/share/gocode.
 #
 # Prints go test's per-case PASS/FAIL/SKIP lines and ends with a summary line
-# "conformance: N passed, N failed, N skipped". Exits with the suite's status.
+# "conformance: N passed, N failed, N skipped". Exits with the suite's status,
+# failing also when a case was skipped (see the summary below).
 set -euo pipefail
 
 usage() {
@@ -196,6 +197,25 @@ echo "run.sh: suite $name against $daemon: exit status $rc, ${elapsed}s wall"
 ((failed)) && echo "run.sh: failed:$(cases_with FAIL)"
 ((unfinished > 0)) && echo "run.sh: $unfinished case(s) did not finish; counted as failed"
 ((skipped)) && echo "run.sh: skipped:$(cases_with SKIP)"
+# A skipped case counts as failed, except a case the 1.6 suite skips for
+# every snapshotter whose check a case of ours (rename_test.go) runs in its
+# place and passed as many times in this run.
+declare -A replaced_by=([Rename]=RenameAcrossLayers)
+while read -r times case_name; do
+  [[ -n $case_name ]] || continue
+  replacement=${replaced_by[$case_name]:-}
+  replacement_passed=0
+  if [[ -n $replacement ]]; then
+    replacement_passed=$(grep -cE "^ *--- PASS: TestConformance/[^/ ]+/$replacement " "$suite_log" || true)
+  fi
+  if [[ -n $replacement ]] && ((replacement_passed >= times)); then
+    echo "run.sh: $case_name: skipped by the suite itself, checked by $replacement instead"
+  else
+    echo "run.sh: $case_name skipped $times time(s) with nothing run in its place; counted as failed"
+    failed=$((failed + times))
+  fi
+done < <(grep -oE "^ *--- SKIP: TestConformance/[^/ ]+/[^ ]+" "$suite_log" |
+  sed -E 's|.*/||' | sort | uniq -c)
 if ((rc == 0 && passed == 0)); then
   echo "run.sh: no case passed; treating the run as failed" >&2
   rc=1

@@ -455,6 +455,7 @@ class CrashTest : public ::testing::Test {
 
 TEST_F(CrashTest, AcknowledgedStateSurvivesRandomKills) {
   const int cycles = EnvInt("CPP_OVERLAY_CRASH_CYCLES", 30);
+  ASSERT_GT(cycles, 0) << "CPP_OVERLAY_CRASH_CYCLES must be a positive number";
   const uint64_t seed =
       std::getenv("CPP_OVERLAY_CRASH_SEED")
           ? std::strtoull(std::getenv("CPP_OVERLAY_CRASH_SEED"), nullptr, 10)
@@ -536,6 +537,11 @@ TEST_F(CrashTest, AcknowledgedStateSurvivesRandomKills) {
             << counts.phantoms << ", leaked " << counts.leaked
             << ", other fsck findings " << counts.broken << std::endl;
   EXPECT_GE(counts.cycles, cycles);
+  // Something was checked: calls were acknowledged, some were cut off by a
+  // kill, and committed layers' files were compared.
+  EXPECT_GT(acked_.load(), 0);
+  EXPECT_GT(counts.doubts, 0);
+  EXPECT_GT(counts.checked_commits, 0);
   EXPECT_EQ(counts.lost + counts.reappeared + counts.phantoms + counts.leaked +
                 counts.broken,
             0);

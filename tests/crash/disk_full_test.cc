@@ -4,15 +4,17 @@
 // serving, metadata stays consistent (fsck finds nothing after a clean stop),
 // and everything works again once space is freed. Needs root (losetup, mount).
 //
-// The metadata writes on the full disk (2,000 Updates of 4 KB labels, about
-// 8 MB of log) outgrow RocksDB's memtable, so RocksDB must switch to a new
-// log file and flush while the disk is full: the preallocated log falls back
-// to plain appends there (metadata/preallocated_wal.h).
+// The metadata writes on the full disk (Updates that grow one snapshot to
+// 50 labels of 4 KB; each writes the whole record) must outgrow two of
+// RocksDB's 2 MiB memtables before the first refusal, so RocksDB switches to
+// a new log file and flushes while the disk is full: the preallocated log
+// falls back to plain appends there (metadata/preallocated_wal.h).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -107,14 +109,25 @@ TEST_F(DiskFullTest, FailsClearlyStaysUpAndRecoversWhenSpaceIsFreed) {
       std::getenv("CPP_OVERLAY_DISK_FULL_METADATA_WRITES")
           ? std::atoi(std::getenv("CPP_OVERLAY_DISK_FULL_METADATA_WRITES"))
           : 2000;
+  ASSERT_GT(metadata_writes, 0) << "CPP_OVERLAY_DISK_FULL_METADATA_WRITES";
+  int metadata_written = 0;
+  uint64_t labels_logged = 0;  // label bytes of the records written
   for (int i = 0; i < metadata_writes && metadata_error.ok(); ++i) {
     metadata_error = client_->Update(
         "base", {{"pad" + std::to_string(i % 50), std::string(4000, 'p')}});
+    if (!metadata_error.ok()) break;
+    ++metadata_written;
+    labels_logged += 4000u * std::min(i + 1, 50);
   }
   if (!metadata_error.ok()) {
     EXPECT_EQ(metadata_error.error_code(), grpc::StatusCode::UNAVAILABLE)
         << metadata_error.error_message();
   }
+  // 86 writes, about 12 MB, on this machine's ext4.
+  EXPECT_GT(labels_logged, 2u * (2u << 20))
+      << "only " << metadata_written
+      << " metadata writes before the first refusal: RocksDB never had to "
+         "switch logs while the disk was full";
   // The disk was full all along: the writes above found no free space but
   // the space reserve's 4 MiB, which a failed metadata write gives back.
   EXPECT_LT(FreeBytes(), 5u << 20) << "the disk is not full";

@@ -5,6 +5,7 @@
 #define CPP_OVERLAY_TESTS_CRASH_LOOP_FILESYSTEM_H_
 
 #include <fcntl.h>
+#include <linux/loop.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -58,6 +59,7 @@ class LoopFilesystem {
     std::optional<std::string> device = Run("losetup -f --show " + image_);
     if (!device) return absl::InternalError("losetup");
     device_ = *device;
+    if (absl::Status s = DetachWhenUnused(); !s.ok()) return s;
     mkdir(mount_point_.c_str(), 0755);
     return Mount();
   }
@@ -94,7 +96,13 @@ class LoopFilesystem {
 
   ~LoopFilesystem() {
     if (mounted_) umount2(mount_point_.c_str(), MNT_DETACH);
-    if (!device_.empty()) Run("losetup -d " + device_);
+    // With autoclear set, the device is gone once unused, and its number
+    // may already be another test's: detach by name only without it.
+    if (device_fd_ >= 0) {
+      close(device_fd_);
+    } else if (!device_.empty()) {
+      Run("losetup -d " + device_);
+    }
   }
 
   const std::string& mount_point() const { return mount_point_; }
@@ -109,7 +117,31 @@ class LoopFilesystem {
     return absl::OkStatus();
   }
 
+  // The device detaches itself once nothing uses it (as `mount -o loop`
+  // sets up), so a test killed by ctest's timeout leaves no device behind
+  // once its mount namespace (LoopRootTest) is gone. The descriptor held
+  // here keeps it attached between Remount's unmount and mount.
+  absl::Status DetachWhenUnused() {
+    device_fd_ = open(device_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (device_fd_ < 0) {
+      return absl::InternalError(
+          absl::StrCat("open ", device_, ": ", strerror(errno)));
+    }
+    loop_info64 info{};
+    if (ioctl(device_fd_, LOOP_GET_STATUS64, &info) != 0) {
+      return absl::InternalError(
+          absl::StrCat("LOOP_GET_STATUS64: ", strerror(errno)));
+    }
+    info.lo_flags |= LO_FLAGS_AUTOCLEAR;
+    if (ioctl(device_fd_, LOOP_SET_STATUS64, &info) != 0) {
+      return absl::InternalError(
+          absl::StrCat("LOOP_SET_STATUS64: ", strerror(errno)));
+    }
+    return absl::OkStatus();
+  }
+
   std::string image_, mount_point_, device_, type_, options_;
+  int device_fd_ = -1;
   bool mounted_ = false;
 };
 

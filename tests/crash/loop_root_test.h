@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "tests/crash/daemon_process.h"
 #include "tests/crash/loop_filesystem.h"
+#include "tests/testing/mount_helper.h"
 #include "tests/testing/snapshots_client.h"
 #include "tests/testing/temp_dir.h"
 
@@ -25,6 +26,9 @@ class LoopRootTest : public ::testing::Test {
   void SetUpLoopRoot(int megabytes, const std::string& type = "ext4",
                      const std::string& options = "") {
     ASSERT_EQ(geteuid(), 0u) << "needs root: losetup and mount";
+    // The mount vanishes with the process even when ctest kills it, and the
+    // loop device then detaches itself (LoopFilesystem).
+    ASSERT_NO_FATAL_FAILURE(EnterPrivateMountNamespace());
     ASSERT_FALSE(DaemonBinary().empty())
         << "set CPP_OVERLAY_DAEMON to the daemon binary";
     absl::Status made = fs_.Make(dir_.path(), megabytes, type, options);

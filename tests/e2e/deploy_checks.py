@@ -37,6 +37,17 @@ def check(what, fn):
         report(False, what, "%s: %s" % (type(e).__name__, e))
 
 
+def run_group(what, fn, *args):
+    """Runs one group of checks; if reading or parsing its input fails, the
+    group counts as one failed check instead of ending the run, so no later
+    group's checks go missing unnoticed."""
+    try:
+        return fn(*args)
+    except Exception as e:
+        report(False, "%s can be read and checked" % what, "%s: %s" % (type(e).__name__, e))
+        return None
+
+
 def snippet_checks(path):
     with open(path, "rb") as f:
         text = f.read()
@@ -176,12 +187,15 @@ def main():
     parser.add_argument("--daemon-help")
     args = parser.parse_args()
     d = args.deploy_dir
-    snippet = snippet_checks(d + "/containerd-config.toml")
-    generated_config_checks(snippet, args.generated_config, args.placeholder_socket)
-    unit_checks(d + "/containerd-cpp-overlay-grpc.service")
-    kubernetes_checks(d + "/kubernetes/daemonset.yaml", d + "/kubernetes/runtimeclass.yaml")
+    snippet = run_group("the containerd config snippet", snippet_checks, d + "/containerd-config.toml")
+    if snippet is not None:
+        run_group("the e2e config", generated_config_checks,
+                  snippet, args.generated_config, args.placeholder_socket)
+    run_group("the systemd unit", unit_checks, d + "/containerd-cpp-overlay-grpc.service")
+    run_group("the Kubernetes manifests", kubernetes_checks,
+              d + "/kubernetes/daemonset.yaml", d + "/kubernetes/runtimeclass.yaml")
     if args.daemon_help:
-        daemon_help_checks(args.daemon_help)
+        run_group("the daemon's --help", daemon_help_checks, args.daemon_help)
     return 1 if failures else 0
 
 

@@ -134,3 +134,31 @@ ensure_packages() {
   apt-get update -qq || true # a stale mirror must not hide cached packages
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# start_deadline SECONDS: ctest ends a test that passes its TIMEOUT with
+# SIGKILL, which no trap sees, and containerd's shims and the mounts would
+# outlive it. After SECONDS this sends the script SIGTERM, then its children
+# SIGTERM so that a hung foreground command returns and the script's trap
+# runs its cleanup. stop_deadline (first thing in that cleanup) undoes it.
+start_deadline() {
+  local seconds="$1" script_pid=$$ name
+  name=$(basename "$0")
+  (
+    sleep "$seconds" </dev/null >/dev/null 2>&1 || exit 0
+    echo "$name: still running after ${seconds}s; stopping, to clean up before ctest's timeout" >&2
+    # The script first: bash runs its TERM trap once the foreground child
+    # it waits for has ended, and the children are next.
+    kill -TERM "$script_pid"
+    pkill -TERM -P "$script_pid"
+  ) &
+  DEADLINE_PID=$!
+}
+stop_deadline() {
+  [ -n "${DEADLINE_PID:-}" ] || return 0
+  local sleeper
+  sleeper=$(pgrep -P "$DEADLINE_PID" 2>/dev/null || true)
+  kill -KILL "$DEADLINE_PID" 2>/dev/null || true
+  # shellcheck disable=SC2086 # one pid, or none
+  [ -z "$sleeper" ] || kill -KILL $sleeper 2>/dev/null || true
+  DEADLINE_PID=""
+}

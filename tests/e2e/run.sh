@@ -24,6 +24,8 @@
 #   run.sh --baseline [--keep]   everything on the built-in overlayfs, no daemon
 #                                (checks the harness itself; restarts skipped)
 #   run.sh --print-config        print the generated containerd config and exit
+#   --deadline SECONDS           stop and clean up after this long (ctest passes
+#                                one below the test's TIMEOUT)
 # Needs root, overlayfs and runc; installs missing Debian packages.
 
 set -euo pipefail
@@ -39,12 +41,14 @@ DEFAULT_DAEMON_SOCKET=/run/containerd-cpp-overlay-grpc/containerd-cpp-overlay-gr
 DAEMON=""
 MODE=""
 KEEP=0
+DEADLINE=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --daemon) DAEMON="$2"; MODE=daemon; shift 2 ;;
     --baseline) MODE=baseline; shift ;;
     --print-config) MODE=print-config; shift ;;
     --keep) KEEP=1; shift ;;
+    --deadline) DEADLINE="$2"; shift 2 ;;
     -h | --help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -192,6 +196,11 @@ cleanup() {
   local rc=$? ns t pid
   set +e
   trap - EXIT INT TERM ERR
+  # A trap runs with the redirections of the command it interrupted (say a
+  # ctr whose output goes to a file under $TMP, deleted below): report to
+  # the script's own stdout and stderr.
+  exec 1>&"$SCRIPT_STDOUT" 2>&"$SCRIPT_STDERR"
+  stop_deadline
   if [ -n "$TMP" ] && [ "$SUMMARY_DONE" = 0 ]; then
     # Stopped early (a fatal step, or an unexpected error): still end with
     # the counts, and fail.
@@ -252,8 +261,10 @@ sys.exit(1)' "$sock" 2>/dev/null && rm -f "$sock"
   fi
   exit "$rc"
 }
+exec {SCRIPT_STDOUT}>&1 {SCRIPT_STDERR}>&2
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+[ -z "$DEADLINE" ] || start_deadline "$DEADLINE"
 trap 'ERR_LINE=$LINENO' ERR
 
 show_logs() {
@@ -758,7 +769,8 @@ else
   fail "after GC, ctr snapshots --snapshotter $SN ls is empty in every namespace"
   for ns in $(ctr --address "$CTRD_SOCK" namespaces ls -q); do ctr_ns "$ns" snapshots --snapshotter "$SN" ls | detail -; done
 fi
-root_has_no_snapshot_dirs() { [ -z "$(ls -A "$SN_ROOT/snapshots" 2>/dev/null)" ]; }
+# The directory must be there: a missing one (a wrong path) proves nothing.
+root_has_no_snapshot_dirs() { [ -d "$SN_ROOT/snapshots" ] && [ -z "$(ls -A "$SN_ROOT/snapshots")" ]; }
 if wait_for 30 root_has_no_snapshot_dirs; then
   pass "the $SN root holds no snapshot directories"
 else

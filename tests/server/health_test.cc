@@ -23,6 +23,7 @@
 #include "server/root_probe.h"
 #include "server/server.h"
 #include "snapshotter/overlay_snapshotter.h"
+#include "tests/testing/mount_helper.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 
@@ -63,6 +64,10 @@ class HealthTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_EQ(geteuid(), 0u)
         << "the snapshotter chowns and the probe test mounts: needs root";
+    // The read-only binds vanish with the process, even when ctest kills
+    // it. First: a namespace is per thread, and the probe's thread must
+    // share the test's.
+    ASSERT_NO_FATAL_FAILURE(cpp_overlay::testing::EnterPrivateMountNamespace());
     root_ = dir_.path() + "/root";
     auto snapshotter = snapshotter::OverlaySnapshotter::Open({.root = root_});
     ASSERT_OK(snapshotter);

@@ -1,6 +1,7 @@
 #include "snapshotter/reclaimer.h"
 
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -22,15 +23,24 @@ void MakeTree(const std::string& dir, int files) {
   }
 }
 
+// A directory that cannot be listed fails the test: a trash/ that is gone
+// must not pass for an empty one.
 size_t EntriesIn(const std::string& dir) {
   auto entries = fs::ListDir(dir);
-  return entries.ok() ? entries->size() : 0;
+  if (!entries.ok()) {
+    ADD_FAILURE() << entries.status();
+    return std::numeric_limits<size_t>::max();
+  }
+  return entries->size();
 }
 
 // Whether trash/ still holds an entry discarded under `name`.
 bool HoldsDiscarded(const std::string& trash, const std::string& name) {
   auto entries = fs::ListDir(trash);
-  if (!entries.ok()) return false;
+  if (!entries.ok()) {
+    ADD_FAILURE() << entries.status();
+    return true;
+  }
   for (const std::string& entry : *entries) {
     if (entry.rfind(name + "-", 0) == 0) return true;
   }
