@@ -164,6 +164,16 @@ absl::Status SetFromNode(Config& config, const KeySpec& spec,
         if (value->get() < 0 || value->get() > 07777) {
           return KeyError(key, absl::StrCat(value->get(), " is not a mode"));
         }
+        // 438 would silently mean 0666: a mode number must be written in
+        // octal (0o660) or as a string ("0660").
+        if (value->get() != 0 &&
+            (value->flags() & toml::value_flags::format_as_octal) ==
+                toml::value_flags::none) {
+          return KeyError(
+              key, absl::StrCat(value->get(),
+                                " is a decimal number; write the mode in "
+                                "octal, as 0o660, or as a string, \"0660\""));
+        }
         config.socket_mode = static_cast<mode_t>(value->get());
         return absl::OkStatus();
       }
@@ -269,8 +279,19 @@ absl::Status ValidateConfigKey(const Config& config, absl::string_view key) {
           key, absl::StrCat("longer than a unix socket path may be (",
                             sizeof(sockaddr_un::sun_path) - 1, " bytes)"));
     }
+    if (config.address.back() == '/') {
+      return KeyError(key, "ends in /: give the socket file's path");
+    }
   } else if (key == "root") {
-    return CheckAbsolutePath(key, config.root);
+    if (absl::Status s = CheckAbsolutePath(key, config.root); !s.ok()) return s;
+    // The root's paths go into overlay mount options, where ',' separates
+    // options, ':' lower directories and '\\' escapes.
+    if (config.root.find_first_of(",:\\") != std::string::npos) {
+      return KeyError(key,
+                      absl::StrCat(Quote(config.root),
+                                   " holds ',', ':' or '\\', which overlay "
+                                   "mount options cannot carry"));
+    }
   } else if (key == "log_level") {
     if (!OneOf(config.log_level, LogLevels())) {
       return KeyError(key,

@@ -18,9 +18,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
@@ -136,7 +138,9 @@ class ConfigFlags {
       });
     }
     {
-      auto value = std::make_shared<int64_t>(0);
+      // Parsed here, not by CLI11, which clamps a number too large for
+      // int64 instead of refusing it.
+      auto value = std::make_shared<std::string>();
       CLI::Option* option =
           app_->add_option("--reclaim-entries-per-second", *value,
                            "pace of background deletion of removed snapshots, "
@@ -144,7 +148,12 @@ class ConfigFlags {
                            "(0 = unlimited, at idle I/O priority)")
               ->default_str("0");
       apply_.push_back([option, value](Config& c) -> absl::Status {
-        if (option->count() > 0) c.reclaim_entries_per_second = *value;
+        if (option->count() == 0) return absl::OkStatus();
+        if (!absl::SimpleAtoi(*value, &c.reclaim_entries_per_second)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--reclaim-entries-per-second: \"", *value,
+                           "\" is not a whole number of entries per second"));
+        }
         return absl::OkStatus();
       });
     }
@@ -256,6 +265,9 @@ int Serve(const Config& config, const std::string& source) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  // SIGHUP too, so that it cannot end the daemon uncleanly; a systemd unit
+  // treats a death by SIGHUP as a clean exit and would not restart it.
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   // Debian's Abseil is built in debug mode, so every absl::Mutex lock (ours
@@ -289,8 +301,8 @@ int Serve(const Config& config, const std::string& source) {
   // so systemd or the kubelet restarts us) and recover from the disk.
   snapshotter_options.on_metadata_sync_failure = [](const absl::Status& s) {
     spdlog::critical("stopping: {}", std::string(s.message()));
-    metadata_failed.store(true);
-    kill(getpid(), SIGTERM);
+    // Once: a second SIGTERM would end the shutdown at once.
+    if (!metadata_failed.exchange(true)) kill(getpid(), SIGTERM);
   };
   auto snapshotter =
       cpp_overlay::snapshotter::OverlaySnapshotter::Open(snapshotter_options);
@@ -337,7 +349,26 @@ int Serve(const Config& config, const std::string& source) {
   cpp_overlay::server::NotifyReady(absl::StrCat("serving on ", config.address));
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  while (sigwait(&stop_signals, &signal_number) == 0 &&
+         signal_number == SIGHUP) {
+    spdlog::warn(
+        "received {}: there is no configuration to reload; ignored "
+        "(restart the daemon to apply a changed configuration)",
+        strsignal(signal_number));
+  }
+  // A second stop signal ends the wait for running calls (a Usage walk of a
+  // huge layer does not stop at the grace period): every acknowledged
+  // change is already synced, so exiting at once loses nothing.
+  std::thread([stop_signals] {
+    int again = 0;
+    while (sigwait(&stop_signals, &again) == 0 && again == SIGHUP) {
+    }
+    spdlog::warn(
+        "received {} again: exiting now, without waiting for running calls",
+        strsignal(again));
+    spdlog::default_logger()->flush();
+    _exit(1);
+  }).detach();
   spdlog::info("{}, stopping (running calls get {})",
                metadata_failed.load()
                    ? std::string("the metadata could not be synced")
@@ -473,10 +504,11 @@ int main(int argc, char** argv) {
 
   if (health->parsed()) {
     health_flags.address = config->address;
-    if (!absl::ParseDuration(health_timeout, &health_flags.timeout)) {
+    if (!absl::ParseDuration(health_timeout, &health_flags.timeout) ||
+        health_flags.timeout <= absl::ZeroDuration()) {
       return Fail(kUsageError,
                   absl::StrCat("--timeout: \"", health_timeout,
-                               "\" is not a duration such as \"5s\""));
+                               "\" is not a positive duration such as \"5s\""));
     }
     return cpp_overlay::server::RunHealth(health_flags, std::cout);
   }
@@ -484,10 +516,12 @@ int main(int argc, char** argv) {
     cpp_overlay::server::InfoFlags info_flags;
     info_flags.address = config->address;
     info_flags.root = config->root;
-    if (!absl::ParseDuration(info_timeout, &info_flags.timeout)) {
-      return Fail(kUsageError,
-                  absl::StrCat("--timeout: \"", info_timeout,
-                               "\" is not a duration such as \"60s\""));
+    if (!absl::ParseDuration(info_timeout, &info_flags.timeout) ||
+        info_flags.timeout <= absl::ZeroDuration()) {
+      return Fail(
+          kUsageError,
+          absl::StrCat("--timeout: \"", info_timeout,
+                       "\" is not a positive duration such as \"60s\""));
     }
     return cpp_overlay::server::RunInfo(info_flags, std::cout);
   }

@@ -19,16 +19,28 @@
 namespace cpp_overlay::server {
 namespace {
 
-// True when a server accepts connections on the unix socket `path`.
-bool SocketIsLive(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+// Whether the socket file at `path` is stale: no server listens on it.
+// Only "connection refused" (or the file gone) says so. A full backlog means
+// a server is there; a refused permission, or anything else, means we
+// cannot tell, and replacing a live server's socket must never happen.
+// Non-blocking, so a server that never accepts cannot hang start-up.
+absl::StatusOr<bool> SocketIsStale(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  }
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  bool live = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  const int rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  const int err = errno;
   close(fd);
-  return live;
+  if (rc == 0 || err == EAGAIN || err == EINPROGRESS) return false;
+  if (err == ECONNREFUSED || err == ENOENT) return true;
+  return absl::FailedPreconditionError(absl::StrCat(
+      "cannot tell whether a server listens on ", path,
+      " (connect: ", std::strerror(err),
+      "), so it is not replaced; remove it or choose another address"));
 }
 
 absl::Status PrepareSocketPath(const std::string& path) {
@@ -40,6 +52,10 @@ absl::Status PrepareSocketPath(const std::string& path) {
     return absl::InvalidArgumentError(absl::StrCat(
         "address ", path, " is longer than a unix socket path may be (",
         sizeof(sockaddr_un::sun_path) - 1, " bytes)"));
+  }
+  if (path.back() == '/') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "address ", path, " ends in /: give the socket file's path"));
   }
   std::error_code ec;
   std::filesystem::path dir = std::filesystem::path(path).parent_path();
@@ -57,7 +73,9 @@ absl::Status PrepareSocketPath(const std::string& path) {
     return absl::FailedPreconditionError(absl::StrCat(
         "address ", path, " exists and is not a socket; remove it or choose another"));
   }
-  if (SocketIsLive(path)) {
+  absl::StatusOr<bool> stale = SocketIsStale(path);
+  if (!stale.ok()) return stale.status();
+  if (!*stale) {
     return absl::AlreadyExistsError(absl::StrCat(
         "another server is listening on ", path, "; stop it or choose another address"));
   }

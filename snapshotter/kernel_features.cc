@@ -104,4 +104,19 @@ absl::Status CheckDType(const std::string& dir) {
   return absl::OkStatus();
 }
 
+absl::Status CheckUpperdirFilesystem(const std::string& dir) {
+  struct statfs st;
+  if (statfs(dir.c_str(), &st) != 0) {
+    return fs::ErrnoStatus(errno, absl::StrCat("statfs ", dir));
+  }
+  if (st.f_type == OVERLAYFS_SUPER_MAGIC) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir,
+        " is on an overlayfs, which the kernel does not take as an overlay's "
+        "upper layer; put the root on a real filesystem (in a container or "
+        "pod, a hostPath or another volume)"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace cpp_overlay::snapshotter

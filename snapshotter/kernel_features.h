@@ -31,6 +31,12 @@ bool NeedsUserXattr(const std::string& root);
 // (overlay needs it: e.g. xfs made without ftype=1).
 absl::Status CheckDType(const std::string& dir);
 
+// FailedPrecondition when `dir` is on a filesystem the kernel refuses as an
+// overlay's upper layer: overlayfs itself (a root inside a container's or
+// pod's own overlay filesystem). Every Prepare would succeed and every
+// mount fail.
+absl::Status CheckUpperdirFilesystem(const std::string& dir);
+
 }  // namespace cpp_overlay::snapshotter
 
 #endif  // CPP_OVERLAY_SNAPSHOTTER_KERNEL_FEATURES_H_

@@ -30,6 +30,9 @@ std::string Layout::TrashDir() const { return absl::StrCat(root_, "/trash"); }
 std::string Layout::SpaceReservePath() const {
   return absl::StrCat(root_, "/space-reserve");
 }
+std::string Layout::UnsyncedMarkPath() const {
+  return absl::StrCat(root_, "/unsynced-below");
+}
 std::string Layout::SnapshotDir(uint64_t id) const {
   return absl::StrCat(root_, "/snapshots/", id);
 }

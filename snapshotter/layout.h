@@ -3,10 +3,13 @@
 //   <root>/metadata/            RocksDB (metadata/)
 //   <root>/snapshots/<id>/fs    a snapshot's files (upperdir when active)
 //   <root>/snapshots/<id>/work  overlay workdir, active snapshots only
-//   <root>/snapshots/new-<id>   a snapshot being made; renamed to <id>
+//   <root>/snapshots/new-<id>   a create's temporary name in earlier
+//                               versions; still collected as a leftover
 //   <root>/trash/               removed directories the reclaimer deletes
 //   <root>/space-reserve        blocks kept for the metadata on a full disk
 //                               (metadata/space_reserve.h)
+//   <root>/unsynced-below       a failed layer sync's mark, until the store
+//                               holds it (unsynced_mark_file.h)
 //
 // Ids are decimal so lowerdir strings stay short and containerd's own
 // long-option compaction (which assumes <root>/snapshots/<id>/fs) works.
@@ -38,6 +41,7 @@ class Layout {
   std::string SnapshotsDir() const;
   std::string TrashDir() const;
   std::string SpaceReservePath() const;
+  std::string UnsyncedMarkPath() const;
   std::string SnapshotDir(uint64_t id) const;
   std::string FsDir(uint64_t id) const;
   std::string WorkDir(uint64_t id) const;

@@ -1,8 +1,11 @@
 #include "snapshotter/overlay_snapshotter.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <limits>
 #include <optional>
 
@@ -15,12 +18,34 @@
 #include "snapshotter/kernel_features.h"
 #include "snapshotter/root_check.h"
 #include "snapshotter/snapshot_dir.h"
+#include "snapshotter/unsynced_mark_file.h"
 #include "spdlog/spdlog.h"
 
 namespace cpp_overlay::snapshotter {
 namespace {
 
 using metadata::Kind;
+
+// A failed layer sync's mark that an earlier run filed but may not have
+// written to the store (unsynced_mark_file.h): into the store, then gone.
+absl::Status FoldUnsyncedMarkFile(const Layout& layout,
+                                  metadata::SnapshotStore& store) {
+  const std::string path = layout.UnsyncedMarkPath();
+  absl::StatusOr<std::optional<uint64_t>> filed = ReadUnsyncedMarkFile(path);
+  if (!filed.ok()) return filed.status();
+  if (!filed->has_value()) return absl::OkStatus();
+  if (**filed > store.UnsyncedBelow()) {
+    spdlog::warn(
+        "a filesystem sync failed in an earlier run: snapshots with ids "
+        "below {} cannot be committed",
+        **filed);
+    if (absl::Status s = store.RaiseUnsyncedBelow(**filed); !s.ok()) return s;
+  }
+  if (unlink(path.c_str()) != 0) {
+    spdlog::warn("remove {}: {}", path, std::strerror(errno));
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -33,8 +58,13 @@ absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
   Layout layout(options.root);
   // A symlink or someone else's root is refused; ours is tightened to 0700.
   if (absl::Status s = CheckRootIsOurs(layout.Root()); !s.ok()) return s;
+  if (absl::Status s = CheckRootHoldsNothingForeign(layout.Root()); !s.ok()) {
+    return s;
+  }
   if (absl::Status s = fs::MakeDirs(layout.Root(), kRootMode); !s.ok()) return s;
   if (absl::Status s = CheckDType(layout.Root()); !s.ok()) return s;
+  if (absl::Status s = CheckUpperdirFilesystem(layout.Root()); !s.ok())
+    return s;
   for (const std::string& dir : {layout.SnapshotsDir(), layout.TrashDir()}) {
     if (fs::Exists(dir)) continue;
     if (absl::Status s = fs::MakeDir(dir, kSnapshotsMode); !s.ok()) return s;
@@ -53,6 +83,8 @@ absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
         "Remove is taken until space is freed",
         layout.Root(), layout.SpaceReservePath());
   }
+
+  if (absl::Status s = FoldUnsyncedMarkFile(layout, **store); !s.ok()) return s;
 
   MountOptions mount_options;
   mount_options.index_off = OverlayHasIndexParameter();
@@ -110,6 +142,15 @@ void OverlaySnapshotter::ForbidCommitsOfSnapshotsSoFar(
   // bring the lost pages back, and its new descriptor would not even see
   // the error the kernel has already reported.
   const uint64_t below = store_->PeekNextId();
+  // The file first: the store may refuse (a failed log sync) or keep us
+  // waiting for its writer lock, and a restart must not forget the mark.
+  if (absl::Status filed =
+          WriteUnsyncedMarkFile(layout_.UnsyncedMarkPath(), below);
+      !filed.ok()) {
+    spdlog::error(
+        "the mark of the failed sync could not be written to its file: {}",
+        filed.ToString());
+  }
   absl::Status recorded = store_->RaiseUnsyncedBelow(below);
   spdlog::error(
       "{}: the snapshots prepared so far (ids below {}) may have lost "
@@ -398,6 +439,13 @@ absl::Status OverlaySnapshotter::DiscardStrayDirectories(
     if (!s.ok() && !absl::IsNotFound(s)) {
       spdlog::warn("cleanup: {}", s.ToString());
       stuck.push_back(std::move(s));
+    } else if (s.ok()) {
+      // A half-made create's directory is what a crash leaves; anything
+      // else in snapshots/ was not expected there.
+      const bool half_made = id.has_value() && !is_final;
+      spdlog::log(half_made ? spdlog::level::info : spdlog::level::warn,
+                  "cleanup: {} belongs to no snapshot; moved to the trash",
+                  path);
     }
     CrashPoint("cleanup.after_remove_one");
   }

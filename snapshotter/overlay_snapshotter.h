@@ -3,14 +3,15 @@
 //
 // Ordering, so a crash never leaves metadata pointing at a missing or
 // half-made directory:
-//   create: build snapshots/new-<id>, rename to snapshots/<id>, then write
+//   create: register the id as in flight (Cleanup leaves in-flight ids
+//           alone), make snapshots/<id> with fs/ (and work/), then write
 //           metadata. A crash before the metadata write leaves an unknown
 //           directory that start-up reconciliation (Cleanup) removes. As
 //           in containerd, the directory is not fsynced: the WAL sync
 //           overwrites preallocated log space and need not commit the
-//           filesystem journal holding the rename. After a power cut
+//           filesystem journal holding the mkdirs. After a power cut
 //           start-up recreates the (necessarily empty) directories of
-//           active and view snapshots whose rename was lost.
+//           active and view snapshots whose mkdirs were lost.
 //   remove: write metadata first, then rename the directory into trash/,
 //           where the background reclaimer deletes it; a crash in between
 //           leaves an unknown directory, again collected.

@@ -77,6 +77,7 @@ absl::Status Reclaimer::Discard(const std::string& path, absl::string_view name)
   absl::MutexLock lock(&mu_);
   last_discard_ = std::chrono::steady_clock::now();
   ++backlog_;
+  ++discarded_;
   wake_ = true;
   return absl::OkStatus();
 }
@@ -113,6 +114,11 @@ void Reclaimer::Run() {
 }
 
 void Reclaimer::DrainOnce() {
+  uint64_t discards_before;
+  {
+    absl::MutexLock lock(&mu_);
+    discards_before = discarded_;
+  }
   absl::StatusOr<std::vector<std::string>> entries = fs::ListDir(trash_dir_);
   if (!entries.ok()) {
     spdlog::error("reclaimer: {}", entries.status().ToString());
@@ -120,7 +126,11 @@ void Reclaimer::DrainOnce() {
   }
   {
     absl::MutexLock lock(&mu_);
-    backlog_ = static_cast<int64_t>(entries->size());
+    // A Discard during the listing may or may not be in it: count it on
+    // top, so the backlog never reads empty too early (WaitUntilEmpty). Its
+    // wake-up makes the next round count exactly.
+    backlog_ =
+        static_cast<int64_t>(entries->size() + (discarded_ - discards_before));
   }
   // Pacing: at most entries_per_second_ unlinks per second. The wait for
   // the next second ends early when the daemon stops, so a paced reclaimer

@@ -79,6 +79,8 @@ class Reclaimer {
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   int64_t backlog_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  // Entries moved into the trash so far (after their rename).
+  uint64_t discarded_ ABSL_GUARDED_BY(mu_) = 0;
   // None before the first Discard.
   std::optional<std::chrono::steady_clock::time_point> last_discard_
       ABSL_GUARDED_BY(mu_);

@@ -16,9 +16,12 @@
 
 #include <cerrno>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "snapshotter/fs.h"
 
 namespace cpp_overlay::snapshotter {
@@ -45,6 +48,43 @@ inline absl::Status CheckRootIsOurs(const std::string& root) {
         absl::StrCat("root ", root, " is owned by uid ", st.st_uid,
                      ", not by this daemon (uid ", geteuid(),
                      "); chown it or choose another root"));
+  }
+  return absl::OkStatus();
+}
+
+// OK when `root` holds metadata/ (it is ours), does not exist, or holds no
+// more than an interrupted first start leaves before metadata/ exists: an
+// empty snapshots/ and trash/, and space-reserve (and lost+found, when the
+// root is a filesystem's mount point). Anything else (another
+// snapshotter's root, say containerd's own overlayfs root, or a root whose
+// metadata/ was deleted) is refused: start-up would take every directory in
+// snapshots/ for a crash's leftover and delete it, and tighten the root's
+// mode.
+inline absl::Status CheckRootHoldsNothingForeign(const std::string& root) {
+  const std::string metadata = root + "/metadata";
+  struct stat st;
+  if (lstat(metadata.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<std::string>> entries = fs::ListDir(root);
+  if (absl::IsNotFound(entries.status())) return absl::OkStatus();
+  if (!entries.ok()) return entries.status();
+  auto refuse = [&](absl::string_view what) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "root ", root, " has no metadata/ directory but holds ", what,
+        ": it is not a cpp-overlay root (another snapshotter's?), or its "
+        "metadata was deleted. Refusing to start, which would discard its "
+        "files; give an empty or new directory as the root"));
+  };
+  for (const std::string& entry : *entries) {
+    // lost+found: a root that is a filesystem's own mount point.
+    if (entry == "space-reserve" || entry == "lost+found") continue;
+    if (entry != "snapshots" && entry != "trash") return refuse(entry);
+    absl::StatusOr<std::vector<std::string>> inside =
+        fs::ListDir(root + "/" + entry);
+    if (!inside.ok()) return inside.status();
+    if (!inside->empty())
+      return refuse(absl::StrCat(entry, "/", inside->front()));
   }
   return absl::OkStatus();
 }

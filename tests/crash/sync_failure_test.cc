@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -178,6 +179,23 @@ TEST_F(SyncFailureTest, AMarkWhoseSyncFailsStopsTheDaemon) {
   EXPECT_THAT(
       daemon_.Log(),
       HasSubstr("stopping: the metadata write-ahead log could not be synced"));
+
+  // Restarted on a disk that syncs again: the mark the store could not take
+  // came through in its own file, so the layer written before the failed
+  // sync still cannot be committed.
+  ASSERT_TRUE(daemon_.Start().ok());
+  ASSERT_TRUE(daemon_.WaitReady().ok()) << daemon_.Log();
+  SnapshotsClient restarted(daemon_.NewStub());
+  grpc::Status refused = restarted.Commit("layer", "layer-active", {});
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << refused.error_message();
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("remove it and unpack the layer again"));
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/unsynced-below"))
+      << "the store holds the mark now; its file goes";
+  ASSERT_TRUE(restarted.Prepare("layer-again", "", {}).ok());
+  EXPECT_TRUE(restarted.Commit("layer", "layer-again", {}).ok());
+  EXPECT_EQ(daemon_.Terminate(), 0) << daemon_.Log();
 }
 
 }  // namespace

@@ -149,6 +149,20 @@ INSTANTIATE_TEST_SUITE_P(
                 "1: root: \"var/lib/x\" must be an absolute path"},
         BadFile{"RelativeAddress", "address = \"x.sock\"\n",
                 "1: address: \"x.sock\" must be an absolute path"},
+        BadFile{"AddressEndingInASlash", "address = \"/run/x.sock/\"\n",
+                "1: address: ends in /: give the socket file's path"},
+        BadFile{
+            "RootWithAComma", "root = \"/var/lib/a,b\"\n",
+            "1: root: \"/var/lib/a,b\" holds ',', ':' or '\\', which overlay "
+            "mount options cannot carry"},
+        BadFile{
+            "RootWithAColon", "root = \"/var/lib/a:b\"\n",
+            "1: root: \"/var/lib/a:b\" holds ',', ':' or '\\', which overlay "
+            "mount options cannot carry"},
+        BadFile{
+            "DecimalSocketMode", "socket_mode = 438\n",
+            "1: socket_mode: 438 is a decimal number; write the mode in octal, "
+            "as 0o660, or as a string, \"0660\""},
         BadFile{
             "BadSocketMode", "socket_mode = \"rw-rw----\"\n",
             "1: socket_mode: \"rw-rw----\" is not an octal mode such as 0660"},

@@ -96,6 +96,18 @@ rc=0
 check "a bad flag value is an error naming the key (exit 2)" \
   bash -c "[[ $rc -eq 2 ]] && grep -q 'root: \"relative/root\" must be an absolute path' '$TMP/err.txt'"
 
+rc=0
+"$BIN" serve --root "$TMP/never-root" --address "$TMP/never.sock" \
+  --reclaim-entries-per-second 99999999999999999999 >/dev/null 2>"$TMP/err.txt" || rc=$?
+check "a number too large for a flag is an error, not clamped (exit 2)" \
+  bash -c "[[ $rc -eq 2 ]] && grep -q 'is not a whole number of entries per second' '$TMP/err.txt'"
+for sub in health info; do
+  rc=0
+  "$BIN" "$sub" --address "$TMP/never.sock" --timeout -1s >/dev/null 2>"$TMP/err.txt" || rc=$?
+  check "$sub --timeout -1s is a usage error (exit 2)" \
+    bash -c "[[ $rc -eq 2 ]] && grep -q 'is not a positive duration' '$TMP/err.txt'"
+done
+
 wait_health() { # address, wanted exit status
   for _ in $(seq 100); do
     local rc=0
@@ -119,6 +131,10 @@ stop_daemon() {
 DAEMON_PID=$!
 check "the original form serves (health exits 0)" wait_health "$TMP/plain.sock" 0
 check "health prints one SERVING line" bash -c "[[ \$(wc -l <'$TMP/health.txt') -eq 1 ]] && grep -q '^SERVING: ' '$TMP/health.txt'"
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 50); do grep -q 'no configuration to reload' "$TMP/plain.log" && break; sleep 0.1; done
+check "SIGHUP is logged and ignored" grep -q 'received Hangup: there is no configuration to reload; ignored' "$TMP/plain.log"
+check "after SIGHUP the daemon still serves" wait_health "$TMP/plain.sock" 0
 check "the original form stops cleanly on SIGTERM" stop_daemon
 check "health exits 1 once the daemon is gone" wait_health "$TMP/plain.sock" 1
 check "the text log has start, config, serving and stop lines" bash -c "

@@ -1,11 +1,18 @@
 // Every RPC through a real gRPC channel on a unix socket, asserting codes.
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
+#include "absl/time/clock.h"
 #include "containerd/services/snapshots/v1/snapshots.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -186,6 +193,97 @@ TEST(ServerStartTest, StaleSocketIsReplaced) {
   }
   auto second = Server::Start({.address = socket, .snapshotter = snapshotter->get()});
   EXPECT_OK(second);
+}
+
+// A socket bound at `path` (not accepting), closed when destroyed.
+class BoundSocket {
+ public:
+  BoundSocket(const std::string& path, int type) {
+    fd_ = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    ok_ = fd_ >= 0 &&
+          bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+          (type != SOCK_STREAM || listen(fd_, 0) == 0);
+  }
+  ~BoundSocket() {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  int fd_ = -1;
+  bool ok_ = false;
+};
+
+class ServerSocketTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened =
+        snapshotter::OverlaySnapshotter::Open({.root = dir_.path() + "/root"});
+    ASSERT_OK(opened);
+    snapshotter_ = *std::move(opened);
+  }
+  absl::StatusOr<std::unique_ptr<Server>> Start() {
+    return Server::Start(
+        {.address = socket_, .snapshotter = snapshotter_.get()});
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<snapshotter::OverlaySnapshotter> snapshotter_;
+  const std::string socket_ = dir_.path() + "/s.sock";
+};
+
+// A server whose backlog is full (it stopped accepting) is still a server:
+// refused quickly, never replaced, and start-up does not wait on it.
+TEST_F(ServerSocketTest, AServerThatDoesNotAcceptIsNotReplacedNorWaitedFor) {
+  BoundSocket listening(socket_, SOCK_STREAM);
+  ASSERT_TRUE(listening.ok()) << std::strerror(errno);
+  std::vector<int> queued;
+  absl::Cleanup close_queued = [&] {
+    for (int fd : queued) close(fd);
+  };
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket_.c_str(), sizeof(addr.sun_path) - 1);
+  for (int i = 0; i < 16; ++i) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    queued.push_back(fd);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      ASSERT_EQ(errno, EAGAIN) << std::strerror(errno);
+      break;
+    }
+  }
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(Start(), testing::StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  struct stat st;
+  EXPECT_EQ(lstat(socket_.c_str(), &st), 0);
+}
+
+// Connecting fails with something other than "refused" (here a datagram
+// socket: EPROTOTYPE; for another user's 0600 socket, EACCES): nobody can
+// say the socket is stale, so it stays.
+TEST_F(ServerSocketTest, ASocketThatCannotBeProbedIsNotReplaced) {
+  BoundSocket datagram(socket_, SOCK_DGRAM);
+  ASSERT_TRUE(datagram.ok()) << std::strerror(errno);
+  auto started = Start();
+  EXPECT_THAT(started,
+              testing::StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(started.status().message()),
+              HasSubstr("cannot tell"));
+  struct stat st;
+  EXPECT_EQ(lstat(socket_.c_str(), &st), 0);
+}
+
+TEST_F(ServerSocketTest, AnAddressEndingInASlashIsRefusedAndNothingIsMade) {
+  const std::string address = dir_.path() + "/run/s.sock/";
+  EXPECT_THAT(
+      Server::Start({.address = address, .snapshotter = snapshotter_.get()}),
+      testing::StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/run"));
 }
 
 }  // namespace

@@ -302,6 +302,65 @@ TEST_F(OverlaySnapshotterTest, StartUpServesWhenAStrayDirectoryCannotBeMoved) {
   EXPECT_THAT(std::string(cleanup.message()), HasSubstr("999"));
 }
 
+// Pointed by mistake at another snapshotter's root (here shaped like
+// containerd's overlayfs root), or at one whose metadata/ was deleted: its
+// snapshot directories would all look like crash leftovers.
+TEST_F(OverlaySnapshotterTest,
+       ARootWithFilesButNoMetadataIsRefusedAndLeftAlone) {
+  const std::string other = dir_.path() + "/other";
+  ASSERT_OK(fs::MakeDirs(other + "/snapshots/1/fs", 0755));
+  WriteFile(other + "/snapshots/1/fs/data", "precious");
+  ASSERT_EQ(chmod(other.c_str(), 0755), 0);
+  auto opened = OverlaySnapshotter::Open({.root = other});
+  EXPECT_THAT(opened.status(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(opened.status().message()),
+              HasSubstr("no metadata/"));
+  EXPECT_EQ(ReadFile(other + "/snapshots/1/fs/data"), "precious");
+  struct stat st;
+  ASSERT_EQ(stat(other.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  EXPECT_FALSE(fs::Exists(other + "/metadata"));
+  EXPECT_FALSE(fs::Exists(other + "/trash"));
+
+  // A file of its own at the top is refused the same way.
+  const std::string another = dir_.path() + "/another";
+  ASSERT_OK(fs::MakeDirs(another, 0755));
+  WriteFile(another + "/metadata.db", "bolt");
+  absl::Status refused = OverlaySnapshotter::Open({.root = another}).status();
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("metadata.db"));
+}
+
+// A root inside a container's own overlay filesystem: Prepare would work
+// and every mount of what it returns fail.
+TEST_F(OverlaySnapshotterTest, ARootOnAnOverlayIsRefused) {
+  Layer("base", "", "a", "x");
+  auto mounts = snapshotter_->Prepare("pod", "base", {});
+  ASSERT_OK(mounts);
+  ASSERT_EQ(mounts->front().type, "overlay");
+  const std::string target = NewTarget("pod-rootfs");
+  ScopedMount m;
+  ASSERT_OK(m.Mount(*mounts, target));
+  auto opened =
+      OverlaySnapshotter::Open({.root = target + "/var/lib/snapshotter"});
+  EXPECT_THAT(opened.status(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(std::string(opened.status().message()),
+              HasSubstr("is on an overlayfs"));
+}
+
+// What a first start leaves when it stops before its metadata exists, and a
+// fresh filesystem's lost+found, are no reason to refuse.
+TEST_F(OverlaySnapshotterTest, ARootLeftByAnInterruptedFirstStartOpens) {
+  snapshotter_.reset();
+  const std::string fresh = dir_.path() + "/fresh";
+  for (const char* dir : {"/snapshots", "/trash", "/lost+found"}) {
+    ASSERT_OK(fs::MakeDirs(fresh + dir, 0700));
+  }
+  auto opened = OverlaySnapshotter::Open({.root = fresh});
+  ASSERT_OK(opened);
+  EXPECT_OK((*opened)->Prepare("a", "", {}));
+}
+
 TEST_F(OverlaySnapshotterTest, ReopenReconcilesCrashLeftoversAndKeepsSnapshots) {
   Layer("base", "", "a", "x");
   ASSERT_OK(snapshotter_->Prepare("active", "base", {{"l", "v"}}));
