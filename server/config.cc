@@ -171,8 +171,8 @@ absl::Status SetFromNode(Config& config, const KeySpec& spec,
                 toml::value_flags::none) {
           return KeyError(
               key, absl::StrCat(value->get(),
-                                " is a decimal number; write the mode in "
-                                "octal, as 0o660, or as a string, \"0660\""));
+                                " is not written in octal; write the mode "
+                                "as 0o660, or as a string, \"0660\""));
         }
         config.socket_mode = static_cast<mode_t>(value->get());
         return absl::OkStatus();

@@ -257,6 +257,9 @@ bool IsLoopback(const std::string& host) {
 
 // Set when the metadata store could not sync its log (see Serve).
 std::atomic<bool> metadata_failed{false};
+// Set once a stop signal was taken: a later failure must not send another,
+// which the second-signal watch would take for the operator's.
+std::atomic<bool> stopping{false};
 
 int Serve(const Config& config, const std::string& source) {
   // Block the stop signals in every thread (gRPC's included) and take them
@@ -302,7 +305,8 @@ int Serve(const Config& config, const std::string& source) {
   snapshotter_options.on_metadata_sync_failure = [](const absl::Status& s) {
     spdlog::critical("stopping: {}", std::string(s.message()));
     // Once: a second SIGTERM would end the shutdown at once.
-    if (!metadata_failed.exchange(true)) kill(getpid(), SIGTERM);
+    if (!metadata_failed.exchange(true) && !stopping.load())
+      kill(getpid(), SIGTERM);
   };
   auto snapshotter =
       cpp_overlay::snapshotter::OverlaySnapshotter::Open(snapshotter_options);
@@ -356,6 +360,7 @@ int Serve(const Config& config, const std::string& source) {
         "(restart the daemon to apply a changed configuration)",
         strsignal(signal_number));
   }
+  stopping.store(true);
   // A second stop signal ends the wait for running calls (a Usage walk of a
   // huge layer does not stop at the grace period): every acknowledged
   // change is already synced, so exiting at once loses nothing.

@@ -6,6 +6,7 @@
 #include <sys/statfs.h>
 #include <sys/utsname.h>
 
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <vector>
@@ -105,9 +106,15 @@ absl::Status CheckDType(const std::string& dir) {
 }
 
 absl::Status CheckUpperdirFilesystem(const std::string& dir) {
+  // The nearest directory that exists: checked before the root is made.
+  std::filesystem::path existing(dir);
+  while (!fs::Exists(existing.string()) && existing.has_parent_path() &&
+         existing != existing.parent_path()) {
+    existing = existing.parent_path();
+  }
   struct statfs st;
-  if (statfs(dir.c_str(), &st) != 0) {
-    return fs::ErrnoStatus(errno, absl::StrCat("statfs ", dir));
+  if (statfs(existing.c_str(), &st) != 0) {
+    return fs::ErrnoStatus(errno, absl::StrCat("statfs ", existing.string()));
   }
   if (st.f_type == OVERLAYFS_SUPER_MAGIC) {
     return absl::FailedPreconditionError(absl::StrCat(

@@ -34,7 +34,8 @@ absl::Status CheckDType(const std::string& dir);
 // FailedPrecondition when `dir` is on a filesystem the kernel refuses as an
 // overlay's upper layer: overlayfs itself (a root inside a container's or
 // pod's own overlay filesystem). Every Prepare would succeed and every
-// mount fail.
+// mount fail. Looks at `dir`, or where it does not exist yet, at its
+// nearest existing parent.
 absl::Status CheckUpperdirFilesystem(const std::string& dir);
 
 }  // namespace cpp_overlay::snapshotter

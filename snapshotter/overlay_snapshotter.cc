@@ -32,6 +32,13 @@ absl::Status FoldUnsyncedMarkFile(const Layout& layout,
                                   metadata::SnapshotStore& store) {
   const std::string path = layout.UnsyncedMarkPath();
   absl::StatusOr<std::optional<uint64_t>> filed = ReadUnsyncedMarkFile(path);
+  if (absl::IsDataLoss(filed.status())) {
+    // As the store reads a mark it cannot decode: covering every snapshot
+    // that exists.
+    spdlog::error("{}; taken to cover every snapshot made so far",
+                  filed.status().ToString());
+    filed = std::optional<uint64_t>(store.PeekNextId());
+  }
   if (!filed.ok()) return filed.status();
   if (!filed->has_value()) return absl::OkStatus();
   if (**filed > store.UnsyncedBelow()) {
@@ -39,7 +46,13 @@ absl::Status FoldUnsyncedMarkFile(const Layout& layout,
         "a filesystem sync failed in an earlier run: snapshots with ids "
         "below {} cannot be committed",
         **filed);
-    if (absl::Status s = store.RaiseUnsyncedBelow(**filed); !s.ok()) return s;
+    // Refused (a full disk): the store keeps the mark in memory and every
+    // later write carries it; the file stays until one lands.
+    if (absl::Status s = store.RaiseUnsyncedBelow(**filed); !s.ok()) {
+      spdlog::error("the mark could not be written to the metadata yet: {}",
+                    s.ToString());
+      return absl::OkStatus();
+    }
   }
   if (unlink(path.c_str()) != 0) {
     spdlog::warn("remove {}: {}", path, std::strerror(errno));
@@ -58,13 +71,13 @@ absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
   Layout layout(options.root);
   // A symlink or someone else's root is refused; ours is tightened to 0700.
   if (absl::Status s = CheckRootIsOurs(layout.Root()); !s.ok()) return s;
+  if (absl::Status s = CheckUpperdirFilesystem(layout.Root()); !s.ok())
+    return s;
   if (absl::Status s = CheckRootHoldsNothingForeign(layout.Root()); !s.ok()) {
     return s;
   }
   if (absl::Status s = fs::MakeDirs(layout.Root(), kRootMode); !s.ok()) return s;
   if (absl::Status s = CheckDType(layout.Root()); !s.ok()) return s;
-  if (absl::Status s = CheckUpperdirFilesystem(layout.Root()); !s.ok())
-    return s;
   for (const std::string& dir : {layout.SnapshotsDir(), layout.TrashDir()}) {
     if (fs::Exists(dir)) continue;
     if (absl::Status s = fs::MakeDir(dir, kSnapshotsMode); !s.ok()) return s;
@@ -440,10 +453,10 @@ absl::Status OverlaySnapshotter::DiscardStrayDirectories(
       spdlog::warn("cleanup: {}", s.ToString());
       stuck.push_back(std::move(s));
     } else if (s.ok()) {
-      // A half-made create's directory is what a crash leaves; anything
-      // else in snapshots/ was not expected there.
-      const bool half_made = id.has_value() && !is_final;
-      spdlog::log(half_made ? spdlog::level::info : spdlog::level::warn,
+      // A create's or a remove's directory is what a crash leaves;
+      // anything not named by an id was not expected in snapshots/.
+      const bool crash_leftover = id.has_value();
+      spdlog::log(crash_leftover ? spdlog::level::info : spdlog::level::warn,
                   "cleanup: {} belongs to no snapshot; moved to the trash",
                   path);
     }

@@ -30,10 +30,7 @@ absl::StatusOr<std::optional<uint64_t>> ReadUnsyncedMarkFile(
   uint64_t below = 0;
   if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::string_view(buf, n)),
                         &below)) {
-    return absl::DataLossError(absl::StrCat(
-        path,
-        " holds no snapshot id; it records the snapshots a failed filesystem "
-        "sync forbids to commit: remove those snapshots, then the file"));
+    return absl::DataLossError(absl::StrCat(path, " holds no snapshot id"));
   }
   return below;
 }
@@ -46,9 +43,10 @@ absl::Status WriteUnsyncedMarkFile(const std::string& path, uint64_t below) {
                 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return fs::ErrnoStatus(errno, absl::StrCat("create ", temporary));
   const std::string text = absl::StrCat(below, "\n");
+  errno = 0;
   const bool written =
       write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  int err = errno;
+  int err = errno != 0 ? errno : EIO;  // a short write sets no errno
   const bool synced = written && fsync(fd) == 0;
   if (written) err = errno;
   close(fd);

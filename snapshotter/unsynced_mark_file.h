@@ -22,11 +22,13 @@
 namespace cpp_overlay::snapshotter {
 
 // Writes `below` to `path` durably (a temporary file, fsync, rename, fsync
-// of the directory). Keeps a larger value already there.
+// of the directory). Keeps a larger value already there; one that does not
+// decode is replaced (ids count up, so `below` covers what it covered).
 absl::Status WriteUnsyncedMarkFile(const std::string& path, uint64_t below);
 
 // The value in `path`; nullopt when there is no such file. DataLoss when it
-// holds anything but a decimal id: the mark may not be guessed at.
+// holds anything but a decimal id (Open then takes it to cover every
+// snapshot made so far, as the store does with a mark it cannot decode).
 absl::StatusOr<std::optional<uint64_t>> ReadUnsyncedMarkFile(
     const std::string& path);
 

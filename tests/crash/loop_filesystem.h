@@ -39,6 +39,10 @@ inline std::optional<std::string> Run(const std::string& command) {
 // Unmounted and detached even when the test fails.
 class LoopFilesystem {
  public:
+  LoopFilesystem() = default;
+  LoopFilesystem(const LoopFilesystem&) = delete;
+  LoopFilesystem& operator=(const LoopFilesystem&) = delete;
+
   // `type` is "ext4" or "xfs"; `options` are its mount options.
   absl::Status Make(const std::string& dir, int megabytes,
                     const std::string& type = "ext4",
@@ -122,21 +126,26 @@ class LoopFilesystem {
   // once its mount namespace (LoopRootTest) is gone. The descriptor held
   // here keeps it attached between Remount's unmount and mount.
   absl::Status DetachWhenUnused() {
-    device_fd_ = open(device_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (device_fd_ < 0) {
+    int fd = open(device_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
       return absl::InternalError(
           absl::StrCat("open ", device_, ": ", strerror(errno)));
     }
     loop_info64 info{};
-    if (ioctl(device_fd_, LOOP_GET_STATUS64, &info) != 0) {
-      return absl::InternalError(
-          absl::StrCat("LOOP_GET_STATUS64: ", strerror(errno)));
+    const char* failed = nullptr;
+    if (ioctl(fd, LOOP_GET_STATUS64, &info) != 0) {
+      failed = "LOOP_GET_STATUS64";
+    } else {
+      info.lo_flags |= LO_FLAGS_AUTOCLEAR;
+      if (ioctl(fd, LOOP_SET_STATUS64, &info) != 0)
+        failed = "LOOP_SET_STATUS64";
     }
-    info.lo_flags |= LO_FLAGS_AUTOCLEAR;
-    if (ioctl(device_fd_, LOOP_SET_STATUS64, &info) != 0) {
-      return absl::InternalError(
-          absl::StrCat("LOOP_SET_STATUS64: ", strerror(errno)));
+    if (failed != nullptr) {
+      const int err = errno;
+      close(fd);  // without autoclear, the destructor detaches by name
+      return absl::InternalError(absl::StrCat(failed, ": ", strerror(err)));
     }
+    device_fd_ = fd;
     return absl::OkStatus();
   }
 

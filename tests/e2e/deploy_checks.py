@@ -196,6 +196,7 @@ def main():
               d + "/kubernetes/daemonset.yaml", d + "/kubernetes/runtimeclass.yaml")
     if args.daemon_help:
         run_group("the daemon's --help", daemon_help_checks, args.daemon_help)
+    print("deploy_checks.py: done")
     return 1 if failures else 0
 
 

@@ -135,30 +135,56 @@ ensure_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# children_of PID: the pids whose parent is PID (from /proc: no procps).
+children_of() {
+  local stat line fields
+  for stat in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null <"$stat" || continue
+    # Fields after the command name, which may hold spaces: state, ppid, ...
+    read -r -a fields <<<"${line##*) }"
+    [ "${fields[1]:-}" = "$1" ] && basename "$(dirname "$stat")"
+  done
+  return 0
+}
+
 # start_deadline SECONDS: ctest ends a test that passes its TIMEOUT with
 # SIGKILL, which no trap sees, and containerd's shims and the mounts would
-# outlive it. After SECONDS this sends the script SIGTERM, then its children
-# SIGTERM so that a hung foreground command returns and the script's trap
-# runs its cleanup. stop_deadline (first thing in that cleanup) undoes it.
+# outlive it. After SECONDS this sends the script SIGTERM, then the command
+# it is waiting for (every child but those named with deadline_spare, which
+# the script's cleanup stops in its own order), so the wait ends and the
+# script's trap runs its cleanup. stop_deadline (first thing in that
+# cleanup) undoes it.
+DEADLINE_SPARE_FILE=""
 start_deadline() {
   local seconds="$1" script_pid=$$ name
   name=$(basename "$0")
+  DEADLINE_SPARE_FILE=$(mktemp /tmp/cpp-overlay-deadline.XXXXXX)
   (
     sleep "$seconds" </dev/null >/dev/null 2>&1 || exit 0
     echo "$name: still running after ${seconds}s; stopping, to clean up before ctest's timeout" >&2
     # The script first: bash runs its TERM trap once the foreground child
-    # it waits for has ended, and the children are next.
+    # it waits for has ended.
     kill -TERM "$script_pid"
-    pkill -TERM -P "$script_pid"
+    for pid in $(children_of "$script_pid"); do
+      [ "$pid" = "$BASHPID" ] && continue
+      grep -qxF "$pid" "$DEADLINE_SPARE_FILE" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+    done
   ) &
   DEADLINE_PID=$!
 }
+# deadline_spare PID: the deadline leaves this background child alone.
+deadline_spare() {
+  [ -z "$DEADLINE_SPARE_FILE" ] || echo "$1" >>"$DEADLINE_SPARE_FILE"
+}
 stop_deadline() {
-  [ -n "${DEADLINE_PID:-}" ] || return 0
-  local sleeper
-  sleeper=$(pgrep -P "$DEADLINE_PID" 2>/dev/null || true)
-  kill -KILL "$DEADLINE_PID" 2>/dev/null || true
-  # shellcheck disable=SC2086 # one pid, or none
-  [ -z "$sleeper" ] || kill -KILL $sleeper 2>/dev/null || true
-  DEADLINE_PID=""
+  if [ -n "${DEADLINE_PID:-}" ]; then
+    local sleeper
+    sleeper=$(children_of "$DEADLINE_PID")
+    kill -KILL "$DEADLINE_PID" 2>/dev/null || true
+    # shellcheck disable=SC2086 # one pid, or none
+    [ -z "$sleeper" ] || kill -KILL $sleeper 2>/dev/null || true
+    DEADLINE_PID=""
+  fi
+  [ -z "$DEADLINE_SPARE_FILE" ] || rm -f "$DEADLINE_SPARE_FILE"
+  DEADLINE_SPARE_FILE=""
 }

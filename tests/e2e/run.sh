@@ -48,7 +48,10 @@ while [ $# -gt 0 ]; do
     --baseline) MODE=baseline; shift ;;
     --print-config) MODE=print-config; shift ;;
     --keep) KEEP=1; shift ;;
-    --deadline) DEADLINE="$2"; shift 2 ;;
+    --deadline)
+      DEADLINE="$2"
+      [[ $DEADLINE =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --deadline takes whole seconds" >&2; exit 2; }
+      shift 2 ;;
     -h | --help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -261,6 +264,8 @@ sys.exit(1)' "$sock" 2>/dev/null && rm -f "$sock"
   fi
   exit "$rc"
 }
+# Saved for cleanup; every background child closes them (it must not hold
+# ctest's output pipe open).
 exec {SCRIPT_STDOUT}>&1 {SCRIPT_STDERR}>&2
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -288,8 +293,10 @@ daemon_ready() { kill -0 "$DAEMON_PID" && [ -S "$DAEMON_SOCK" ] && accepts_conne
 
 start_daemon() {
   local deadline=$((SECONDS + 30))
-  "$DAEMON" --address "$DAEMON_SOCK" --root "$DAEMON_ROOT" --log-level debug >>"$TMP/daemon.log" 2>&1 &
+  "$DAEMON" --address "$DAEMON_SOCK" --root "$DAEMON_ROOT" --log-level debug >>"$TMP/daemon.log" 2>&1 \
+    {SCRIPT_STDOUT}>&- {SCRIPT_STDERR}>&- &
   DAEMON_PID=$!
+  deadline_spare "$DAEMON_PID"
   until daemon_ready >/dev/null 2>&1; do
     kill -0 "$DAEMON_PID" 2>/dev/null || return 1
     [ "$SECONDS" -lt "$deadline" ] || return 1
@@ -352,8 +359,9 @@ build_cri_client() {
   cp "$E2E_DIR/cri_client/main.go" "$gopath/src/cpp-overlay-e2e/cri-client/"
   go build -o "$TMP/cri-client" cpp-overlay-e2e/cri-client
 }
-(build_cri_client >"$TMP/cri-build.log" 2>&1) &
+(build_cri_client >"$TMP/cri-build.log" 2>&1) {SCRIPT_STDOUT}>&- {SCRIPT_STDERR}>&- &
 BUILD_PID=$!
+deadline_spare "$BUILD_PID"
 
 "$PYTHON" "$E2E_DIR/make_images.py" --out "$TMP/images" --busybox /bin/busybox \
   --check-script "$E2E_DIR/container_check.sh"
@@ -372,8 +380,9 @@ if [ "$MODE" = daemon ]; then
 fi
 
 containerd_config >"$CTRD_CONFIG"
-containerd --config "$CTRD_CONFIG" >"$TMP/containerd.log" 2>&1 &
+containerd --config "$CTRD_CONFIG" >"$TMP/containerd.log" 2>&1 {SCRIPT_STDOUT}>&- {SCRIPT_STDERR}>&- &
 CTRD_PID=$!
+deadline_spare "$CTRD_PID"
 if wait_for 60 ctr_ version; then
   pass "containerd starts with the config generated from deploy/containerd-config.toml"
 else

@@ -159,10 +159,9 @@ INSTANTIATE_TEST_SUITE_P(
             "RootWithAColon", "root = \"/var/lib/a:b\"\n",
             "1: root: \"/var/lib/a:b\" holds ',', ':' or '\\', which overlay "
             "mount options cannot carry"},
-        BadFile{
-            "DecimalSocketMode", "socket_mode = 438\n",
-            "1: socket_mode: 438 is a decimal number; write the mode in octal, "
-            "as 0o660, or as a string, \"0660\""},
+        BadFile{"DecimalSocketMode", "socket_mode = 438\n",
+                "1: socket_mode: 438 is not written in octal; write the mode "
+                "as 0o660, or as a string, \"0660\""},
         BadFile{
             "BadSocketMode", "socket_mode = \"rw-rw----\"\n",
             "1: socket_mode: \"rw-rw----\" is not an octal mode such as 0660"},

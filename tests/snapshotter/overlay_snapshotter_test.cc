@@ -346,6 +346,23 @@ TEST_F(OverlaySnapshotterTest, ARootOnAnOverlayIsRefused) {
   EXPECT_THAT(opened.status(), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(std::string(opened.status().message()),
               HasSubstr("is on an overlayfs"));
+  EXPECT_FALSE(fs::Exists(target + "/var"))
+      << "refused before anything is made";
+}
+
+// <root>/unsynced-below (a failed layer sync's mark) that does not decode
+// is read as the store reads such a mark: covering every snapshot so far.
+TEST_F(OverlaySnapshotterTest,
+       AnUndecodableUnsyncedMarkFileCoversEverySnapshotSoFar) {
+  ASSERT_OK(snapshotter_->Prepare("before", "", {}));
+  snapshotter_.reset();
+  WriteFile(root_ + "/unsynced-below", "not an id");
+  Open();
+  EXPECT_THAT(snapshotter_->Commit("layer", "before", {}),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_FALSE(fs::Exists(root_ + "/unsynced-below"));
+  ASSERT_OK(snapshotter_->Prepare("after", "", {}));
+  EXPECT_OK(snapshotter_->Commit("layer", "after", {}));
 }
 
 // What a first start leaves when it stops before its metadata exists, and a
