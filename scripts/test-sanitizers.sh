@@ -55,38 +55,38 @@ run() {  # name seconds command...: a hang fails the step instead of CI
   fi
 }
 
-# Runs a gtest binary; fails when its filter matched no test, so a renamed
-# test cannot turn a stage into an empty pass, and when a test skipped.
-gtest_ran_some() {  # command...
-  local out rc
+# run_requiring PRESENT ABSENT COMMAND...: runs COMMAND, showing its output;
+# fails when it fails, when PRESENT (an ERE, or empty for none) is not in its
+# output, or when ABSENT is.
+run_requiring() {
+  local present=$1 absent=$2 out rc
+  shift 2
   out=$(mktemp)
   "$@" 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
-  if ((rc == 0)) && ! grep -qE '^\[  PASSED  \] [1-9][0-9]* tests?' "$out"; then
+  if ((rc == 0)) && [[ -n $present ]] && ! grep -qE "$present" "$out"; then
     echo "test-sanitizers.sh: no test ran: $*" >&2
     rc=1
   fi
-  if ((rc == 0)) && grep -qE '^\[  SKIPPED \] [1-9][0-9]* tests?' "$out"; then
-    echo "test-sanitizers.sh: a test skipped, which counts as failed: $*" >&2
+  if ((rc == 0)) && grep -qE "$absent" "$out"; then
+    echo "test-sanitizers.sh: a test skipped or is disabled, which counts as failed: $*" >&2
     rc=1
   fi
   rm -f "$out"
   return "$rc"
 }
+export -f run_requiring
+
+# Runs a gtest binary; fails when its filter matched no test, so a renamed
+# test cannot turn a stage into an empty pass, and when a test skipped.
+gtest_ran_some() {  # command...
+  run_requiring '^\[  PASSED  \] [1-9][0-9]* tests?' '^\[  SKIPPED \] [1-9][0-9]* tests?' "$@"
+}
 export -f gtest_ran_some
 
 # Runs ctest; ctest passes a run in which tests skipped, this fails it.
 ctest_none_skipped() {  # ctest arguments...
-  local out rc
-  out=$(mktemp)
-  ctest "$@" 2>&1 | tee "$out"
-  rc=${PIPESTATUS[0]}
-  if ((rc == 0)) && grep -qE '\(Skipped\)|\(Disabled\)' "$out"; then
-    echo "test-sanitizers.sh: a test skipped or is disabled, which counts as failed" >&2
-    rc=1
-  fi
-  rm -f "$out"
-  return "$rc"
+  run_requiring '' '\(Skipped\)|\(Disabled\)' ctest "$@"
 }
 export -f ctest_none_skipped
 

@@ -261,6 +261,19 @@ std::atomic<bool> metadata_failed{false};
 // which the second-signal watch would take for the operator's.
 std::atomic<bool> stopping{false};
 
+// Waits for the next of `signals` (blocked in every thread) other than
+// SIGHUP, which is logged and ignored: there is nothing to reload.
+int NextStopSignal(const sigset_t& signals) {
+  int signal_number = 0;
+  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    spdlog::warn(
+        "received {}: there is no configuration to reload; ignored "
+        "(restart the daemon to apply a changed configuration)",
+        strsignal(signal_number));
+  }
+  return signal_number;
+}
+
 int Serve(const Config& config, const std::string& source) {
   // Block the stop signals in every thread (gRPC's included) and take them
   // synchronously below.
@@ -352,22 +365,13 @@ int Serve(const Config& config, const std::string& source) {
   spdlog::info("serving on {}", config.address);
   cpp_overlay::server::NotifyReady(absl::StrCat("serving on ", config.address));
 
-  int signal_number = 0;
-  while (sigwait(&stop_signals, &signal_number) == 0 &&
-         signal_number == SIGHUP) {
-    spdlog::warn(
-        "received {}: there is no configuration to reload; ignored "
-        "(restart the daemon to apply a changed configuration)",
-        strsignal(signal_number));
-  }
+  const int signal_number = NextStopSignal(stop_signals);
   stopping.store(true);
   // A second stop signal ends the wait for running calls (a Usage walk of a
   // huge layer does not stop at the grace period): every acknowledged
   // change is already synced, so exiting at once loses nothing.
   std::thread([stop_signals] {
-    int again = 0;
-    while (sigwait(&stop_signals, &again) == 0 && again == SIGHUP) {
-    }
+    const int again = NextStopSignal(stop_signals);
     spdlog::warn(
         "received {} again: exiting now, without waiting for running calls",
         strsignal(again));
