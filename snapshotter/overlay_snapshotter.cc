@@ -73,7 +73,7 @@ absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OverlaySnapshotter::Open(
   if (absl::Status s = CheckRootIsOurs(layout.Root()); !s.ok()) return s;
   if (absl::Status s = CheckUpperdirFilesystem(layout.Root()); !s.ok())
     return s;
-  if (absl::Status s = CheckRootHoldsNothingForeign(layout.Root()); !s.ok()) {
+  if (absl::Status s = CheckRootHoldsNothingForeign(layout); !s.ok()) {
     return s;
   }
   if (absl::Status s = fs::MakeDirs(layout.Root(), kRootMode); !s.ok()) return s;

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "snapshotter/fs.h"
+#include "snapshotter/layout.h"
 
 namespace cpp_overlay::snapshotter {
 
@@ -60,10 +61,10 @@ inline absl::Status CheckRootIsOurs(const std::string& root) {
 // metadata/ was deleted) is refused: start-up would take every directory in
 // snapshots/ for a crash's leftover and delete it, and tighten the root's
 // mode.
-inline absl::Status CheckRootHoldsNothingForeign(const std::string& root) {
-  const std::string metadata = root + "/metadata";
+inline absl::Status CheckRootHoldsNothingForeign(const Layout& layout) {
+  const std::string& root = layout.Root();
   struct stat st;
-  if (lstat(metadata.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+  if (lstat(layout.MetadataDir().c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     return absl::OkStatus();
   }
   absl::StatusOr<std::vector<std::string>> entries = fs::ListDir(root);
@@ -77,14 +78,17 @@ inline absl::Status CheckRootHoldsNothingForeign(const std::string& root) {
         "files; give an empty or new directory as the root"));
   };
   for (const std::string& entry : *entries) {
+    const std::string path = absl::StrCat(root, "/", entry);
     // lost+found: a root that is a filesystem's own mount point.
-    if (entry == "space-reserve" || entry == "lost+found") continue;
-    if (entry != "snapshots" && entry != "trash") return refuse(entry);
-    absl::StatusOr<std::vector<std::string>> inside =
-        fs::ListDir(root + "/" + entry);
+    if (path == layout.SpaceReservePath() || entry == "lost+found") continue;
+    if (path != layout.SnapshotsDir() && path != layout.TrashDir()) {
+      return refuse(entry);
+    }
+    absl::StatusOr<std::vector<std::string>> inside = fs::ListDir(path);
     if (!inside.ok()) return inside.status();
-    if (!inside->empty())
+    if (!inside->empty()) {
       return refuse(absl::StrCat(entry, "/", inside->front()));
+    }
   }
   return absl::OkStatus();
 }
